@@ -1,0 +1,125 @@
+// What every model family provides, and how eric finds it.
+//
+// A family (src/models/<family>/) serves one or more Hugging Face
+// `model_type`s. It registers a ModelFamily with ERIC_REGISTER_MODEL_FAMILY
+// in one of its .cc files; src/models/CMakeLists.txt compiles every family
+// folder into one object library, so registrations are never dropped by the
+// linker and adding a model touches only its own folder.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "media/image.h"
+#include "tensor/checkpoint.h"
+#include "tensor/safetensors.h"
+#include "tensor/tensor.h"
+
+namespace eric::models {
+
+enum class Modality { kImage, kVideo, kAudio };
+std::string_view modality_name(Modality m);
+Result<Modality> modality_from_string(std::string_view name);
+
+// Which Hugging Face image-processor implementation to follow.
+enum class ImageProcessorBackend {
+  kDefault,      // what transformers picks for the model
+  kPillow,       // the original (slow) processor on PIL
+  kTorchvision,  // the "fast" processor on torchvision
+};
+Result<ImageProcessorBackend> image_processor_backend_from_string(std::string_view name);
+
+// A checkpoint folder's configuration files, parsed.
+struct ModelConfig {
+  std::string dir;
+  std::string model_type;                // config.json "model_type"
+  nlohmann::json config;                 // config.json
+  nlohmann::json preprocessor_config;    // preprocessor_config.json (empty object if absent)
+  nlohmann::json video_preprocessor_config;  // video_preprocessor_config.json (empty if absent)
+
+  static Result<ModelConfig> load(const std::string& dir);
+};
+
+// Per-request preprocessing overrides (validated by the processor).
+struct ProcessorOptions {
+  std::optional<int64_t> min_pixels;
+  std::optional<int64_t> max_pixels;
+  ImageProcessorBackend backend = ImageProcessorBackend::kDefault;
+};
+
+// One preprocessed item, ready for the encoder.
+struct ProcessedItem {
+  Modality modality = Modality::kImage;
+  // Named model inputs exactly as the Hugging Face processor returns them
+  // (e.g. "pixel_values" [patches, C*T*P*P] float32, "image_grid_thw" [1, 3] int64).
+  NamedTensors tensors;
+  // Number of embedding rows the encoder will produce for this item.
+  int64_t num_tokens = 0;
+
+  const Tensor* find(std::string_view name) const;
+};
+
+// Turns decoded media into model inputs. Thread-safe: one instance serves
+// concurrent requests.
+class ModalityProcessor {
+ public:
+  virtual ~ModalityProcessor() = default;
+  virtual std::vector<Modality> modalities() const = 0;
+  virtual Result<ProcessedItem> process_image(const media::RgbImage& image, const ProcessorOptions& options) const = 0;
+};
+
+struct EncoderOptions {
+  DType compute_dtype = DType::kF32;  // activations: f32 (bf16 where supported)
+  int num_threads = 0;                // 0: the global pool
+};
+
+// Runs the encoder (vision/audio tower + projector). Items in one call share
+// a modality; the result holds one [num_tokens, out_hidden] float32 tensor
+// per item, in order.
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  virtual int64_t output_hidden_size() const = 0;
+  virtual Result<std::vector<Tensor>> encode(const std::vector<const ProcessedItem*>& items) = 0;
+};
+
+struct TestModelOptions {
+  uint64_t seed = 0;
+  bool real_dims = false;  // the published checkpoint's shapes instead of tiny ones
+  DType dtype = DType::kF32;
+};
+
+struct ModelFamily {
+  std::vector<std::string> model_types;  // e.g. {"qwen2_vl"}
+  // Tensor-name prefixes of the encoder weights in the checkpoint (e.g. "visual.").
+  std::vector<std::string> (*encoder_prefixes)(const ModelConfig& config) = nullptr;
+  Result<std::unique_ptr<ModalityProcessor>> (*make_processor)(const ModelConfig& config) = nullptr;
+  // `weights` holds the encoder tensors with the matched prefix removed
+  // (e.g. "blocks.0.attn.qkv.weight" for "visual.blocks.0.attn.qkv.weight").
+  Result<std::unique_ptr<Encoder>> (*load_encoder)(const ModelConfig& config, const WeightMap& weights,
+                                                   const EncoderOptions& options) = nullptr;
+  // Writes config.json, preprocessor_config.json and random-weight shards
+  // under the real tensor names (`eric make-test-model`).
+  Status (*write_test_model)(const std::string& model_type, const std::string& out_dir,
+                             const TestModelOptions& options) = nullptr;
+};
+
+void register_model_family(const ModelFamily& family);
+// The family serving `model_type`, or NotFound listing the known types.
+Result<const ModelFamily*> find_model_family(std::string_view model_type);
+std::vector<std::string> known_model_types();
+
+struct FamilyRegistrar {
+  explicit FamilyRegistrar(const ModelFamily& family) { register_model_family(family); }
+};
+
+}  // namespace eric::models
+
+#define ERIC_REGISTER_MODEL_FAMILY(family) \
+  static ::eric::models::FamilyRegistrar ERIC_CONCAT(eric_family_registrar_, __LINE__)(family)
