@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "distributed/collective.h"
 #include "media/image.h"
 #include "tensor/checkpoint.h"
 #include "tensor/safetensors.h"
@@ -77,6 +78,11 @@ class ModalityProcessor {
 struct EncoderOptions {
   DType compute_dtype = DType::kF32;  // activations: f32 (bf16 where supported)
   int num_threads = 0;                // 0: the global pool
+  // Tensor parallelism: this process holds rank()'s shard of the weights
+  // (column-parallel: QKV per head, MLP up/gate, merger fc1; row-parallel:
+  // attention out-proj, MLP down, merger fc2, followed by all_reduce_sum).
+  // Null means a single rank.
+  std::shared_ptr<distributed::Collective> collective;
 };
 
 // Runs the encoder (vision/audio tower + projector). Items in one call share

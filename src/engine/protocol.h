@@ -1,0 +1,90 @@
+// The router <-> engine protocol. One ZeroMQ multipart message per protocol
+// message: frame 0 is a msgpack header, frames 1..n are the raw little-endian
+// bytes of the message's tensors, in the order the header lists them (never
+// pickled, never base64, never copied more than needed: encoding hands
+// tensor storage to ZeroMQ zero-copy, decoding wraps the received frames).
+//
+// Sockets: the engine binds a ROUTER socket at ipc://<run_dir>/engine.sock;
+// the router connects one DEALER socket. Every request carries a request_id
+// chosen by the router; the engine answers each exactly once with the same id.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+#include "tensor/safetensors.h"
+#include "tensor/tensor.h"
+
+namespace eric::engine {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// One item to encode, preprocessed by the router.
+struct EncodeItem {
+  std::string item_id;    // the client's "id"
+  std::string modality;   // "image", "video", "audio"
+  std::string model_id;   // model (or adapter) the item targets; batches never mix them
+  int64_t num_tokens = 0; // embedding rows it will produce (the scheduler's token budget)
+  NamedTensors tensors;   // processor outputs, e.g. pixel_values, image_grid_thw
+  // Cornserve's receiver_sidecar_ranks: groups of LLM-server ranks to deliver to
+  // through the sidecar (empty: none).
+  std::vector<std::vector<int32_t>> receiver_sidecar_ranks;
+  bool return_embedding = false;  // send the embedding back to the router
+};
+
+struct EncodeRequest {
+  uint64_t request_id = 0;
+  std::vector<EncodeItem> items;
+  int64_t deadline_unix_ms = 0;  // 0: none
+};
+
+struct ItemResult {
+  std::string item_id;
+  Tensor embedding;  // undefined unless return_embedding was set
+};
+
+struct EncodeResponse {
+  uint64_t request_id = 0;
+  ErrorCode code = ErrorCode::kOk;  // kOk, or why the request failed
+  std::string error_message;
+  std::vector<ItemResult> items;    // in request order, when code == kOk
+};
+
+// Liveness and load, asked by the router for /health, /queue_length, /info.
+struct StatusQuery {
+  uint64_t request_id = 0;
+};
+struct StatusReply {
+  uint64_t request_id = 0;
+  bool ready = false;          // model loaded and every worker alive
+  int32_t workers_alive = 0;
+  int32_t workers_total = 0;
+  int64_t queue_length = 0;    // items waiting, not yet in a batch
+  std::string detail;          // why not ready, when not
+};
+
+// Asks the engine to finish in-flight work and exit.
+struct Shutdown {
+  uint64_t request_id = 0;
+};
+
+using Message = std::variant<EncodeRequest, EncodeResponse, StatusQuery, StatusReply, Shutdown>;
+
+// A message as ZeroMQ frames: header + tensor payloads. Payload frames keep
+// their tensors alive (zero-copy send); on receive they own the bytes.
+struct Frames {
+  std::string header;                 // msgpack
+  std::vector<Tensor> payloads;       // one per tensor, in header order
+};
+
+// Encodes a message: tensors become payload frames (made contiguous first if needed).
+Result<Frames> encode_message(const Message& message);
+// Decodes a header plus its payload frames, validating counts, dtypes, shapes
+// and byte sizes against the header (the bytes come from another process and
+// are checked like untrusted input).
+Result<Message> decode_message(std::string_view header, std::vector<Tensor> payloads);
+
+}  // namespace eric::engine
