@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
   clang libclang-rt-14-dev            # libFuzzer + sanitizers for fuzz targets
   libgtest-dev libgmock-dev libbenchmark-dev
   libboost-dev                        # Beast/Asio (Debian's default 1.74)
-  libcurl4-openssl-dev
+  libcurl4-openssl-dev libssl-dev     # HTTP client; SHA-256 for Hub downloads
   cppzmq-dev libzmq3-dev libmsgpack-cxx-dev
   nlohmann-json3-dev libsimdjson-dev
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev
