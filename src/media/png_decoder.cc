@@ -1,0 +1,184 @@
+// PNG through libpng, with the sample conversions done here so they are
+// Pillow's (PngImagePlugin's mode table + convert("RGB")), not libpng's:
+//   grey 1/2/4/8-bit   -> "1"/"L;2"/"L;4"/"L": 0/255, v*85, v*17, v
+//   grey 16-bit        -> "I", and I->RGB CLIPS to 0..255 (not v>>8)
+//   grey+alpha 8/16    -> grey (16-bit: high byte), alpha dropped
+//   RGB/RGBA 16-bit    -> high byte of each sample, alpha dropped
+//   palette            -> lookup in a 256-entry table whose entries past
+//                         PLTE keep Pillow's default grey ramp (i, i, i);
+//                         tRNS and gAMA/iCCP are ignored, as Pillow does.
+#include <png.h>
+
+#include <csetjmp>
+#include <cstring>
+#include <vector>
+
+#include "media/format_decoders.h"
+
+namespace eric::media {
+namespace {
+
+struct PngReader {
+  std::string_view bytes;
+  size_t pos = 8;  // after the signature, which png_set_sig_bytes skips
+  std::string error;
+};
+
+void on_png_error(png_structp png, png_const_charp message) {
+  auto* reader = static_cast<PngReader*>(png_get_error_ptr(png));
+  reader->error = message ? message : "unknown libpng error";
+  png_longjmp(png, 1);
+}
+
+void on_png_warning(png_structp, png_const_charp) {}
+
+void read_from_memory(png_structp png, png_bytep out, png_size_t length) {
+  auto* reader = static_cast<PngReader*>(png_get_io_ptr(png));
+  if (length > reader->bytes.size() - reader->pos) png_error(png, "data is truncated");
+  std::memcpy(out, reader->bytes.data() + reader->pos, length);
+  reader->pos += length;
+}
+
+struct PngLayout {
+  int width = 0, height = 0, bit_depth = 0, color_type = 0;
+  bool interlaced = false;
+  uint8_t palette[256][3];
+};
+
+// One decoded row of raw samples (1/2/4-bit samples already unpacked to a
+// byte each by png_set_packing) to RGB.
+void convert_row(const PngLayout& l, const uint8_t* in, uint8_t* out) {
+  const int w = l.width;
+  const bool wide = l.bit_depth == 16;
+  switch (l.color_type) {
+    case PNG_COLOR_TYPE_GRAY:
+      for (int x = 0; x < w; ++x) {
+        int v;
+        if (wide) {
+          const int s = (in[2 * x] << 8) | in[2 * x + 1];
+          v = s > 255 ? 255 : s;
+        } else {
+          static constexpr int kScale[9] = {0, 255, 85, 0, 17, 0, 0, 0, 1};
+          v = in[x] * kScale[l.bit_depth];
+        }
+        out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = static_cast<uint8_t>(v);
+      }
+      break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA: {
+      const int step = wide ? 4 : 2;
+      for (int x = 0; x < w; ++x) out[3 * x] = out[3 * x + 1] = out[3 * x + 2] = in[step * x];
+      break;
+    }
+    case PNG_COLOR_TYPE_RGB:
+    case PNG_COLOR_TYPE_RGB_ALPHA: {
+      const int channels = l.color_type == PNG_COLOR_TYPE_RGB ? 3 : 4;
+      if (!wide && channels == 3) {
+        std::memcpy(out, in, static_cast<size_t>(w) * 3);
+        break;
+      }
+      const int sample = wide ? 2 : 1;
+      for (int x = 0; x < w; ++x) {
+        const uint8_t* p = in + static_cast<size_t>(x) * channels * sample;
+        out[3 * x] = p[0];
+        out[3 * x + 1] = p[sample];
+        out[3 * x + 2] = p[2 * sample];
+      }
+      break;
+    }
+    case PNG_COLOR_TYPE_PALETTE:
+      for (int x = 0; x < w; ++x) std::memcpy(out + 3 * x, l.palette[in[x]], 3);
+      break;
+  }
+}
+
+struct PngDecodeState {
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  PngReader reader;
+  PngLayout layout;
+  RgbImage image;
+  std::vector<uint8_t> raw;  // one row, or the whole image when interlaced
+  std::vector<png_bytep> rows;
+  Status status;
+  ~PngDecodeState() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
+};
+
+void decode_into(PngDecodeState& s, const DecodeOptions& options) {
+  png_structp png = s.png;
+  png_infop info = s.info;
+  png_read_info(png, info);
+  PngLayout& l = s.layout;
+  png_uint_32 w = 0, h = 0;
+  int interlace = 0;
+  png_get_IHDR(png, info, &w, &h, &l.bit_depth, &l.color_type, &interlace, nullptr, nullptr);
+  s.status = check_image_dimensions("PNG", w, h, options);
+  if (!s.status.ok()) return;
+  l.width = static_cast<int>(w);
+  l.height = static_cast<int>(h);
+  l.interlaced = interlace != PNG_INTERLACE_NONE;
+  for (int i = 0; i < 256; ++i) l.palette[i][0] = l.palette[i][1] = l.palette[i][2] = static_cast<uint8_t>(i);
+  if (l.color_type == PNG_COLOR_TYPE_PALETTE) {
+    png_colorp plte = nullptr;
+    int n = 0;
+    if (png_get_PLTE(png, info, &plte, &n) != PNG_INFO_PLTE) {
+      s.status = DataLoss("PNG palette image has no PLTE chunk");
+      return;
+    }
+    for (int i = 0; i < n && i < 256; ++i) {
+      l.palette[i][0] = plte[i].red;
+      l.palette[i][1] = plte[i].green;
+      l.palette[i][2] = plte[i].blue;
+    }
+  }
+  if (l.bit_depth < 8) png_set_packing(png);
+  const int passes = png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  const size_t rowbytes = png_get_rowbytes(png, info);
+  s.image = RgbImage(l.width, l.height);
+  if (!l.interlaced) {
+    s.raw.resize(rowbytes);
+    for (int y = 0; y < l.height; ++y) {
+      png_read_row(png, s.raw.data(), nullptr);
+      convert_row(l, s.raw.data(), s.image.row(y));
+    }
+    return;
+  }
+  // Adam7 passes refine the whole image, so the raw samples are kept whole.
+  s.raw.resize(rowbytes * l.height);
+  s.rows.resize(l.height);
+  for (int y = 0; y < l.height; ++y) s.rows[y] = s.raw.data() + rowbytes * y;
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int y = 0; y < l.height; ++y) png_read_row(png, s.rows[y], nullptr);
+  }
+  for (int y = 0; y < l.height; ++y) convert_row(l, s.rows[y], s.image.row(y));
+}
+
+}  // namespace
+
+Result<RgbImage> decode_png(std::string_view bytes, const DecodeOptions& options) {
+  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0) {
+    return DataLoss("PNG data has no PNG signature ({} bytes)", bytes.size());
+  }
+  PngDecodeState s;
+  s.reader.bytes = bytes;
+  s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s.reader, on_png_error, on_png_warning);
+  if (s.png == nullptr) return Internal("PNG: png_create_read_struct failed");
+  s.info = png_create_info_struct(s.png);
+  if (s.info == nullptr) return Internal("PNG: png_create_info_struct failed");
+  if (setjmp(png_jmpbuf(s.png))) {
+    return DataLoss("PNG decoding failed: {}", s.reader.error);
+  }
+  png_set_read_fn(s.png, &s.reader, read_from_memory);
+  png_set_sig_bytes(s.png, 8);
+  // Pillow looks out-of-range palette indices up in its default ramp
+  // instead of failing; libpng would flag them.
+  png_set_check_for_invalid_index(s.png, 0);
+  // Our own limit is checked on IHDR; lift libpng's smaller default so the
+  // two do not disagree, while its per-chunk allocation cap stays.
+  png_set_user_limits(s.png, 0x7fffffff, 0x7fffffff);
+  decode_into(s, options);
+  if (!s.status.ok()) return s.status;
+  return std::move(s.image);
+}
+
+}  // namespace eric::media
