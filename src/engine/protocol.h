@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -86,5 +87,12 @@ Result<Frames> encode_message(const Message& message);
 // and byte sizes against the header (the bytes come from another process and
 // are checked like untrusted input).
 Result<Message> decode_message(std::string_view header, std::vector<Tensor> payloads);
+
+// The request_id of a header that may fail full validation, so the engine can
+// still answer a malformed request with an error instead of dropping it.
+std::optional<uint64_t> peek_request_id(std::string_view header);
+
+// "encode_request", "status_reply", ... (for logs and errors).
+std::string_view message_type_name(const Message& message);
 
 }  // namespace eric::engine
