@@ -24,6 +24,13 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 // y[rows, out] = x[rows, in] * weight[out, in]^T (+ bias[out]): torch.nn.Linear.
 // weight may be float32 or bfloat16/float16 (converted on the fly or at load).
 Result<Tensor> linear(const Tensor& x, const Tensor& weight, const Tensor* bias);
+// linear into a caller-provided out: float32, contiguous, shape [rows..., out]
+// (x's leading dims with the last replaced by weight's rows).
+// bf16/f16 weights are widened to float32 on every call (a temporary the size
+// of the weight; cheap next to the GEMM for more than a few dozen rows): layers
+// that run many small batches should convert their weights once at load
+// (Tensor::to(DType::kF32)).
+Status linear_out(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& out);
 
 // ---- normalisation ------------------------------------------------------------
 // torch.nn.LayerNorm over the last dim (biased variance, eps inside the sqrt).
