@@ -161,11 +161,12 @@ def make_gif(screen_w, screen_h, global_palette, frames):
 
 # ---------------------------------------------------------------- BMP writer
 def make_bmp(w, h, bits, rows_bytes, palette=None, header_size=40, compression=0, masks=None,
-             top_down=False, colors=None, palette_entry=4):
-    """rows_bytes: list of unpadded row bytes, top row first."""
+             top_down=False, colors=None, palette_entry=4, pixel_data=None):
+    """rows_bytes: list of unpadded row bytes, top row first (or pixel_data: the raw stream, e.g. RLE)."""
     stride = ((w * bits + 31) >> 3) & ~3
-    ordered = rows_bytes if top_down else rows_bytes[::-1]
-    pixel_data = b"".join(r + b"\x00" * (stride - len(r)) for r in ordered)
+    if pixel_data is None:
+        ordered = rows_bytes if top_down else rows_bytes[::-1]
+        pixel_data = b"".join(r + b"\x00" * (stride - len(r)) for r in ordered)
     pal = b""
     if palette is not None:
         pal = b"".join(bytes((b, g, r)) + (b"\x00" if palette_entry == 4 else b"") for r, g, b in palette)
@@ -347,15 +348,29 @@ def build_cases():
     add("bmp_os2_rgb24", "bmp", make_bmp(19, 7, 24, bgr_rows, header_size=12))
     add("bmp_palette8_top_down", "bmp",
         make_bmp(9, 5, 8, [bytes(int(v) for v in r) for r in np.minimum(i8, 15)], palette=pal_c, top_down=True))
+
+    # ---- BMP run-length encoded (Pillow's own RLE decoder, quirks included)
+    rle8 = bytes([3, 5, 0, 3, 9, 10, 11, 0, 2, 7, 0, 0,   # row 0: run, odd absolute run (+pad), run, EOL
+                  0, 4, 1, 2, 3, 4, 0, 0,                 # row 1: absolute run, EOL pads with 0
+                  12, 6,                                  # row 2: run clipped to the row width
+                  0, 2, 1, 0, 1, 1,                       # delta (Pillow reads 4 bytes: right=1, up=1)
+                  7, 13, 0, 1])                           # run, end of bitmap
+    add("bmp_rle8", "bmp", make_bmp(8, 4, 8, None, palette=pal_c, compression=1, pixel_data=rle8))
+    rle4 = bytes([5, 0x12, 0, 5, 0x34, 0x56, 0x70,  # run of alternating 1/2, odd absolute run of 5 (reads 2 bytes)
+                  0, 0,                                   # EOL
+                  9, 0xAB, 0, 6, 0xCD, 0xEF, 0x12, 0,     # run, absolute run of 6
+                  4, 0xF0, 0, 0, 9, 0x77, 9, 0x77, 9, 0x77, 0, 1])
+    add("bmp_rle4", "bmp", make_bmp(9, 3, 4, None, palette=pal_c, compression=2, pixel_data=rle4))
     return cases
 
 
 def main():
+    cases = build_cases()  # before clearing OUT, so a failing case leaves the old goldens in place
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
         os.remove(os.path.join(OUT, f))
     manifest = []
-    for name, ext, data in build_cases():
+    for name, ext, data in cases:
         path = os.path.join(OUT, f"{name}.{ext}")
         with open(path, "wb") as f:
             f.write(data)
