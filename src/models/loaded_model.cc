@@ -1,9 +1,12 @@
 #include "models/loaded_model.h"
 
+#include "models/model_source.h"
+
 namespace eric::models {
 
-Result<LoadedModel> load_model(const std::string& dir, bool load_encoder, const EncoderOptions& options) {
+Result<LoadedModel> load_model(const std::string& model, bool load_encoder, const EncoderOptions& options) {
   LoadedModel m;
+  ERIC_ASSIGN_OR_RETURN(std::string dir, resolve_model_source(model, hub::HubOptions::from_environment()));
   ERIC_ASSIGN_OR_RETURN(m.config, ModelConfig::load(dir));
   ERIC_ASSIGN_OR_RETURN(m.family, find_model_family(m.config.model_type));
   if (m.family->make_processor == nullptr) {

@@ -16,8 +16,9 @@ struct LoadedModel {
   std::unique_ptr<Encoder> encoder;  // null when loaded with load_encoder = false
 };
 
-// Reads the configs, picks the family by model_type and (optionally) loads
-// only the encoder's tensors from the checkpoint.
-Result<LoadedModel> load_model(const std::string& dir, bool load_encoder, const EncoderOptions& options = {});
+// `model` is a checkpoint folder or a Hub id (see model_source.h; the Hub is
+// configured from HF_* environment variables). Reads the configs, picks the
+// family by model_type and (optionally) loads only the encoder's tensors.
+Result<LoadedModel> load_model(const std::string& model, bool load_encoder, const EncoderOptions& options = {});
 
 }  // namespace eric::models
