@@ -35,8 +35,9 @@ Status check_image_dimensions(const char* format, int64_t width, int64_t height,
   // codec asks for) far from overflow.
   constexpr int64_t kMaxSide = std::numeric_limits<int>::max() / 4;
   if (width > kMaxSide || height > kMaxSide || width > options.max_pixels / height) {
-    return ResourceExhausted("{} image of {}x{} = {} pixels exceeds the limit of {} pixels", format, width, height,
-                             width * height, options.max_pixels);
+    // The product is formatted as a double: it may not fit in 64 bits.
+    return ResourceExhausted("{} image of {}x{} = {:.0f} pixels exceeds the limit of {} pixels", format, width,
+                             height, static_cast<double>(width) * static_cast<double>(height), options.max_pixels);
   }
   return Status::Ok();
 }
