@@ -24,6 +24,7 @@ BUILD_PACKAGES=(
 
 REFERENCE_PACKAGES=(
   python3 python3-torch python3-numpy python3-pil
+  python3-opencv                      # video reference decoding (cv2.VideoCapture, as Cornserve's Eric)
 )
 
 packages=("${BUILD_PACKAGES[@]}")
