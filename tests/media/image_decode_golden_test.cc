@@ -3,6 +3,7 @@
 // tools/reference/make_decode_goldens.py).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -14,7 +15,11 @@
 namespace eric::media {
 namespace {
 
-const std::string kDir = std::string(ERIC_SOURCE_DIR) + "/tests/data/media/decode/";
+// ERIC_DECODE_GOLDEN_DIR points the test at another set made by the same
+// script (--out DIR --files ...), for differential runs on arbitrary images.
+const std::string kDir = std::getenv("ERIC_DECODE_GOLDEN_DIR") != nullptr
+                             ? std::string(std::getenv("ERIC_DECODE_GOLDEN_DIR")) + "/"
+                             : std::string(ERIC_SOURCE_DIR) + "/tests/data/media/decode/";
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -48,10 +53,14 @@ TEST_P(DecodeGolden, MatchesPillowBitExactly) {
   const Golden& g = GetParam();
   const std::string encoded = read_file(kDir + g.file);
   ASSERT_FALSE(encoded.empty()) << g.file;
+  auto image = decode_image(encoded);
+  if (g.width == 0) {  // Pillow refuses this file
+    EXPECT_FALSE(image.ok()) << g.file << ": Pillow refuses it, eric decoded " << image->width << "x" << image->height;
+    return;
+  }
   const std::string expected = read_file(kDir + g.name + ".rgb");
   ASSERT_EQ(expected.size(), static_cast<size_t>(g.width) * g.height * 3) << g.name;
 
-  auto image = decode_image(encoded);
   ASSERT_TRUE(image.ok()) << g.file << ": " << image.status().to_string();
   ASSERT_EQ(image->width, g.width) << g.file;
   ASSERT_EQ(image->height, g.height) << g.file;

@@ -12,7 +12,13 @@ BMP variants, GIF frames at offsets) are assembled byte by byte below; Pillow
 only decodes them, so the expected pixels still come from Pillow.
 
 Run with Debian's interpreter: /usr/bin/python3 tools/reference/make_decode_goldens.py
+
+Differential check on any images (not committed; e.g. the system's icons):
+  /usr/bin/python3 tools/reference/make_decode_goldens.py --out /tmp/diff --files $(find /usr/share -name '*.png')
+  ERIC_DECODE_GOLDEN_DIR=/tmp/diff build/release/tests/media/media_decode_test --gtest_filter='Pillow/*'
+Files Pillow refuses are listed with size 0x0; the test then expects an error.
 """
+import argparse
 import io
 import os
 import struct
@@ -364,28 +370,53 @@ def build_cases():
     return cases
 
 
+def cases_from_files(paths):
+    cases = []
+    for i, path in enumerate(paths):
+        with open(path, "rb") as f:
+            data = f.read()
+        stem = "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])[:40]
+        ext = os.path.splitext(path)[1].lstrip(".").lower() or "bin"
+        cases.append((f"f{i:04d}_{stem}", ext, data))
+    return cases
+
+
 def main():
-    cases = build_cases()  # before clearing OUT, so a failing case leaves the old goldens in place
-    os.makedirs(OUT, exist_ok=True)
-    for f in os.listdir(OUT):
-        os.remove(os.path.join(OUT, f))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default=OUT, help="output folder (default: the committed goldens)")
+    parser.add_argument("--files", nargs="*", help="use these images instead of the built-in cases")
+    args = parser.parse_args()
+    out = args.out
+    # Built before clearing the folder, so a failing case leaves the old goldens in place.
+    cases = cases_from_files(args.files) if args.files else build_cases()
+    os.makedirs(out, exist_ok=True)
+    for f in os.listdir(out):
+        os.remove(os.path.join(out, f))
     manifest = []
     for name, ext, data in cases:
-        path = os.path.join(OUT, f"{name}.{ext}")
+        path = os.path.join(out, f"{name}.{ext}")
         with open(path, "wb") as f:
             f.write(data)
-        with Image.open(path) as im:
-            rgb = im.convert("RGB")
+        try:
+            with Image.open(path) as im:
+                rgb = im.convert("RGB")
+        except Exception as e:  # Pillow refuses it: eric must refuse it too
+            if not args.files:
+                raise
+            print(f"{name}: Pillow refuses it ({e})", file=sys.stderr)
+            manifest.append(f"{name}\t{name}.{ext}\t0\t0")
+            continue
         arr = np.asarray(rgb, dtype=np.uint8)
         assert arr.shape == (rgb.size[1], rgb.size[0], 3)
-        with open(os.path.join(OUT, f"{name}.rgb"), "wb") as f:
+        with open(os.path.join(out, f"{name}.rgb"), "wb") as f:
             f.write(arr.tobytes())
         manifest.append(f"{name}\t{name}.{ext}\t{rgb.size[0]}\t{rgb.size[1]}")
-    with open(os.path.join(OUT, "manifest.tsv"), "w") as f:
-        f.write("# name\tfile\twidth\theight  (expected pixels: <name>.rgb, Pillow convert('RGB'))\n")
+    with open(os.path.join(out, "manifest.tsv"), "w") as f:
+        f.write("# name\tfile\twidth\theight  (expected pixels: <name>.rgb, Pillow convert('RGB'); 0x0: Pillow "
+                "refuses the file)\n")
         f.write("\n".join(manifest) + "\n")
-    total = sum(os.path.getsize(os.path.join(OUT, f)) for f in os.listdir(OUT))
-    print(f"wrote {len(manifest)} cases, {total} bytes, to {os.path.normpath(OUT)}", file=sys.stderr)
+    total = sum(os.path.getsize(os.path.join(out, f)) for f in os.listdir(out))
+    print(f"wrote {len(manifest)} cases, {total} bytes, to {os.path.normpath(out)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
