@@ -226,6 +226,37 @@ TEST(MediaLoaderHttp, TimesOut) {
   EXPECT_LT(seconds, 3.0);
 }
 
+// A listener that never accepts, with its one-slot queue already taken:
+// Linux drops further SYNs, so a connect hangs until the connect timeout.
+TEST(MediaLoaderHttp, ConnectTimesOut) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener, 0), 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {  // fill the accept queue; later connects stay pending
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  MediaLoaderOptions o = loopback_options();
+  o.connect_timeout_ms = 300;
+  o.total_timeout_ms = 5000;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = MediaLoader(o).load("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/image");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (int fd : fillers) ::close(fd);
+  ::close(listener);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kDeadlineExceeded) << r.status().to_string();
+  EXPECT_LT(seconds, 3.0);
+}
+
 TEST(MediaLoaderHttp, ReportsHttpErrors) {
   TinyHttpServer server(route);
   MediaLoader loader(loopback_options());
