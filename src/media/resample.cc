@@ -7,6 +7,10 @@
 
 #include "media/resample_coeffs.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace eric::media {
 
 namespace {
@@ -21,10 +25,12 @@ inline uint8_t clip8(int32_t v, int precision) {
 }
 
 // Resamples rows [row_begin, row_begin + out.height) of `in` horizontally.
-void horizontal_pass(const RgbImage& in, int row_begin, const AxisCoeffs& c, RgbImage& out) {
+// Portable version; the x86 one below gives identical results.
+void horizontal_pass_scalar(const RgbImage& in, int row_begin, const AxisCoeffs& c, RgbImage& out, int y_begin,
+                            int y_end) {
   const int32_t init = 1 << (c.precision - 1);
   const int prec = c.precision;
-  for (int yy = 0; yy < out.height; ++yy) {
+  for (int yy = y_begin; yy < y_end; ++yy) {
     const uint8_t* src = in.row(row_begin + yy);
     uint8_t* dst = out.row(yy);
     for (int xx = 0; xx < out.width; ++xx) {
@@ -46,24 +52,181 @@ void horizontal_pass(const RgbImage& in, int row_begin, const AxisCoeffs& c, Rgb
   }
 }
 
+#if defined(__x86_64__)
+// One pixel per 128-bit lane as four int32 (R, G, B and the next pixel's R,
+// whose sum is discarded), multiplied exactly with pmulld. Reads 4 bytes per
+// pixel, so the very last pixel of the image is left to the scalar version.
+__attribute__((target("sse4.1"))) void horizontal_pass_sse41(const RgbImage& in, int row_begin,
+                                                              const AxisCoeffs& c, RgbImage& out, int y_begin,
+                                                              int y_end) {
+  const __m128i init = _mm_set1_epi32(1 << (c.precision - 1));
+  const __m128i prec = _mm_cvtsi32_si128(c.precision);
+  for (int yy = y_begin; yy < y_end; ++yy) {
+    const uint8_t* src = in.row(row_begin + yy);
+    uint8_t* dst = out.row(yy);
+    for (int xx = 0; xx < out.width; ++xx) {
+      const uint8_t* p = src + static_cast<size_t>(c.min[xx]) * 3;
+      const int32_t* k = &c.weights[static_cast<size_t>(xx) * c.ksize];
+      const int n = c.size[xx];
+      __m128i acc0 = init, acc1 = _mm_setzero_si128();
+      int x = 0;
+      for (; x + 1 < n; x += 2, p += 6) {
+        int32_t v0, v1;
+        std::memcpy(&v0, p, 4);
+        std::memcpy(&v1, p + 3, 4);
+        acc0 = _mm_add_epi32(acc0, _mm_mullo_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(v0)), _mm_set1_epi32(k[x])));
+        acc1 = _mm_add_epi32(acc1,
+                             _mm_mullo_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(v1)), _mm_set1_epi32(k[x + 1])));
+      }
+      if (x < n) {
+        int32_t v0;
+        std::memcpy(&v0, p, 4);
+        acc0 = _mm_add_epi32(acc0, _mm_mullo_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(v0)), _mm_set1_epi32(k[x])));
+      }
+      __m128i r = _mm_sra_epi32(_mm_add_epi32(acc0, acc1), prec);
+      r = _mm_packs_epi32(r, r);   // saturate to int16
+      r = _mm_packus_epi16(r, r);  // then to uint8: the clamp to [0, 255]
+      const int32_t px = _mm_cvtsi128_si32(r);
+      std::memcpy(dst, &px, 3);
+      dst += 3;
+    }
+  }
+}
+// Two taps per 256-bit register: the 6 bytes of pixels k and k+1, spread to
+// [R G B _ | R G B _] as int32 and multiplied by [w_k x4 | w_k+1 x4]. Reads
+// 8 bytes from each tap pair, so the last source row is left to the scalar code.
+__attribute__((target("avx2"))) void horizontal_pass_avx2(const RgbImage& in, int row_begin, const AxisCoeffs& c,
+                                                           RgbImage& out, int y_begin, int y_end) {
+  const __m128i spread = _mm_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, -1, -1, -1, -1, -1, -1, -1, -1);
+  const __m256i pair_index = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const __m256i init = _mm256_setr_epi32(1 << (c.precision - 1), 1 << (c.precision - 1), 1 << (c.precision - 1), 0,
+                                         0, 0, 0, 0);
+  const __m128i prec = _mm_cvtsi32_si128(c.precision);
+  for (int yy = y_begin; yy < y_end; ++yy) {
+    const uint8_t* src = in.row(row_begin + yy);
+    uint8_t* dst = out.row(yy);
+    for (int xx = 0; xx < out.width; ++xx) {
+      const uint8_t* p = src + static_cast<size_t>(c.min[xx]) * 3;
+      const int32_t* k = &c.weights[static_cast<size_t>(xx) * c.ksize];
+      const int n = c.size[xx];
+      __m256i acc = init;
+      int x = 0;
+      for (; x + 1 < n; x += 2, p += 6) {
+        const __m128i bytes = _mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)), spread);
+        const __m256i w = _mm256_permutevar8x32_epi32(
+            _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(k + x))), pair_index);
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(bytes), w));
+      }
+      __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+      if (x < n) {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        sum = _mm_add_epi32(sum, _mm_mullo_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(v)), _mm_set1_epi32(k[x])));
+      }
+      __m128i r = _mm_sra_epi32(sum, prec);
+      r = _mm_packs_epi32(r, r);
+      r = _mm_packus_epi16(r, r);
+      const int32_t px = _mm_cvtsi128_si32(r);
+      std::memcpy(dst, &px, 3);
+      dst += 3;
+    }
+  }
+}
+#endif
+
+void horizontal_pass(const RgbImage& in, int row_begin, const AxisCoeffs& c, RgbImage& out) {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("sse4.1")) {
+    // The last source row's last pixel has no 4th byte after it: do that row portably.
+    const bool last_row_used = row_begin + out.height == in.height;
+    const int simd_end = last_row_used ? out.height - 1 : out.height;
+    if (__builtin_cpu_supports("avx2")) {
+      horizontal_pass_avx2(in, row_begin, c, out, 0, simd_end);
+    } else {
+      horizontal_pass_sse41(in, row_begin, c, out, 0, simd_end);
+    }
+    horizontal_pass_scalar(in, row_begin, c, out, simd_end, out.height);
+    return;
+  }
+#endif
+  horizontal_pass_scalar(in, row_begin, c, out, 0, out.height);
+}
+
 // Resamples `in` vertically; coefficient row indices are relative to `in`.
+// Portable version: sums of a block of bytes stay in registers across all taps.
+void vertical_rows_scalar(const uint8_t* const* rows, const int32_t* k, int n, size_t begin, size_t end,
+                          int32_t init, int prec, uint8_t* dst) {
+  constexpr size_t kBlock = 16;
+  size_t i = begin;
+  for (; i + kBlock <= end; i += kBlock) {
+    int32_t acc[kBlock];
+    for (size_t j = 0; j < kBlock; ++j) acc[j] = init;
+    for (int y = 0; y < n; ++y) {
+      const uint8_t* src = rows[y] + i;
+      const int32_t w = k[y];
+      for (size_t j = 0; j < kBlock; ++j) acc[j] += src[j] * w;
+    }
+    for (size_t j = 0; j < kBlock; ++j) dst[i + j] = clip8(acc[j], prec);
+  }
+  for (; i < end; ++i) {
+    int32_t acc = init;
+    for (int y = 0; y < n; ++y) acc += rows[y][i] * k[y];
+    dst[i] = clip8(acc, prec);
+  }
+}
+
+#if defined(__x86_64__)
+// 32 bytes at a time: four 8 x int32 sums, pmulld (exact), then the same
+// shift and saturating packs as the scalar clip8. Returns the bytes done.
+__attribute__((target("avx2"))) size_t vertical_rows_avx2(const uint8_t* const* rows, const int32_t* k, int n,
+                                                           size_t end, int32_t init, int prec, uint8_t* dst) {
+  const __m256i vinit = _mm256_set1_epi32(init);
+  const __m128i shift = _mm_cvtsi32_si128(prec);
+  size_t i = 0;
+  for (; i + 32 <= end; i += 32) {
+    __m256i a0 = vinit, a1 = vinit, a2 = vinit, a3 = vinit;
+    for (int y = 0; y < n; ++y) {
+      const uint8_t* src = rows[y] + i;
+      const __m256i w = _mm256_set1_epi32(k[y]);
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+      const __m128i lo = _mm256_castsi256_si128(v), hi = _mm256_extracti128_si256(v, 1);
+      a0 = _mm256_add_epi32(a0, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(lo), w));
+      a1 = _mm256_add_epi32(a1, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8)), w));
+      a2 = _mm256_add_epi32(a2, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(hi), w));
+      a3 = _mm256_add_epi32(a3, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8)), w));
+    }
+    a0 = _mm256_sra_epi32(a0, shift);
+    a1 = _mm256_sra_epi32(a1, shift);
+    a2 = _mm256_sra_epi32(a2, shift);
+    a3 = _mm256_sra_epi32(a3, shift);
+    // packs/packus work within 128-bit lanes; the permutes restore byte order.
+    const __m256i w01 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a0, a1), 0xD8);
+    const __m256i w23 = _mm256_permute4x64_epi64(_mm256_packs_epi32(a2, a3), 0xD8);
+    const __m256i b = _mm256_permute4x64_epi64(_mm256_packus_epi16(w01, w23), 0xD8);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), b);
+  }
+  return i;
+}
+#endif
+
 void vertical_pass(const RgbImage& in, const AxisCoeffs& c, int row_offset, RgbImage& out) {
   const size_t row_bytes = static_cast<size_t>(out.width) * 3;
   const int32_t init = 1 << (c.precision - 1);
   const int prec = c.precision;
-  std::vector<int32_t> acc(row_bytes);
+#if defined(__x86_64__)
+  const bool avx2 = __builtin_cpu_supports("avx2");
+#endif
+  std::vector<const uint8_t*> rows(static_cast<size_t>(c.ksize));
   for (int yy = 0; yy < out.height; ++yy) {
-    std::fill(acc.begin(), acc.end(), init);
     const int32_t* k = &c.weights[static_cast<size_t>(yy) * c.ksize];
-    const int ymin = c.min[yy] - row_offset;
-    for (int y = 0; y < c.size[yy]; ++y) {
-      const uint8_t* src = in.row(ymin + y);
-      const int32_t w = k[y];
-      int32_t* a = acc.data();
-      for (size_t i = 0; i < row_bytes; ++i) a[i] += src[i] * w;
-    }
+    const int n = c.size[yy];
+    for (int y = 0; y < n; ++y) rows[y] = in.row(c.min[yy] - row_offset + y);
     uint8_t* dst = out.row(yy);
-    for (size_t i = 0; i < row_bytes; ++i) dst[i] = clip8(acc[i], prec);
+    size_t done = 0;
+#if defined(__x86_64__)
+    if (avx2) done = vertical_rows_avx2(rows.data(), k, n, row_bytes, init, prec, dst);
+#endif
+    vertical_rows_scalar(rows.data(), k, n, done, row_bytes, init, prec, dst);
   }
 }
 
