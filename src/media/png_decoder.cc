@@ -106,7 +106,11 @@ struct PngDecodeState {
 void decode_into(PngDecodeState& s, const DecodeOptions& options) {
   png_structp png = s.png;
   png_infop info = s.info;
+  // CRCs as Pillow checks them: every chunk before the image data must be
+  // intact (ancillary ones too), but IDAT checksums are never verified.
+  png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
   png_read_info(png, info);
+  png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
   PngLayout& l = s.layout;
   png_uint_32 w = 0, h = 0;
   int interlace = 0;

@@ -265,6 +265,27 @@ def build_cases():
     # Ancillary chunks Pillow ignores when decoding pixels (no gamma / ICC applied).
     add("png_with_gamma", "png", make_png(photo(12, 8), 8, 2, [(b"gAMA", struct.pack(">I", 100000))]))
 
+    # Damaged files: Pillow never verifies IDAT checksums and reads nothing
+    # after the image data, but checks every chunk CRC before it, and needs
+    # all rows. Cases named refused_* are ones Pillow cannot open; eric must
+    # refuse them too.
+    small = (np.arange(5 * 4 * 3).reshape(4, 5, 3) * 11 % 256).astype(np.uint8)  # no rng: keeps other cases stable
+    raw = pack_rows(small.reshape(4, -1), 8)
+    ihdr = png_chunk(b"IHDR", struct.pack(">IIBBBBB", 5, 4, 8, 2, 0, 0, 0))
+    sig = b"\x89PNG\r\n\x1a\n"
+    z = zlib.compress(raw)
+    bad_crc = lambda chunk: chunk[:-4] + b"\0\0\0\0"  # noqa: E731
+    add("png_bad_idat_crc", "png", sig + ihdr + bad_crc(png_chunk(b"IDAT", z)) + png_chunk(b"IEND", b""))
+    add("png_split_idat_bad_crc", "png", sig + ihdr + png_chunk(b"IDAT", z[:10]) + bad_crc(png_chunk(b"IDAT", z[10:]))
+        + png_chunk(b"IEND", b""))
+    add("png_bad_text_crc_after_idat", "png", sig + ihdr + png_chunk(b"IDAT", z) + bad_crc(png_chunk(b"tEXt", b"a\0b"))
+        + png_chunk(b"IEND", b""))
+    add("png_no_iend", "png", sig + ihdr + png_chunk(b"IDAT", z))
+    add("png_extra_image_data", "png", sig + ihdr + png_chunk(b"IDAT", zlib.compress(raw + raw)) + png_chunk(b"IEND", b""))
+    add("refused_png_bad_text_crc_before_idat", "png", sig + ihdr + bad_crc(png_chunk(b"tEXt", b"a\0b"))
+        + png_chunk(b"IDAT", z) + png_chunk(b"IEND", b""))
+    add("refused_png_missing_rows", "png", sig + ihdr + png_chunk(b"IDAT", zlib.compress(raw[:-5])) + png_chunk(b"IEND", b""))
+
     # ---- JPEG (libjpeg-turbo through Pillow)
     ph = Image.fromarray(photo(45, 31))
     add("jpeg_420", "jpg", pil_bytes(ph, "JPEG", quality=90))
@@ -310,6 +331,8 @@ def build_cases():
     add("gif_interlaced_custom", "gif", make_gif(13, 11, pal8, [gif_frame(rng.integers(0, 8, 13 * 11), 0, 0, 13, 11,
                                                                            interlace=True)]))
     add("gif_1x1", "gif", make_gif(1, 1, pal8[:2], [gif_frame(np.array([1]), 0, 0, 1, 1)]))
+    short = b"," + struct.pack("<HHHHB", 0, 0, 6, 4, 0) + bytes([3]) + lzw_literal_stream(np.arange(12) % 8, 3)
+    add("refused_gif_lzw_data_ends_early", "gif", make_gif(6, 4, pal8, [short]))
 
     # ---- BMP written by Pillow
     add("bmp_rgb24", "bmp", pil_bytes(Image.fromarray(photo(37, 23)), "BMP"))
@@ -401,11 +424,12 @@ def main():
             with Image.open(path) as im:
                 rgb = im.convert("RGB")
         except Exception as e:  # Pillow refuses it: eric must refuse it too
-            if not args.files:
+            if not args.files and not name.startswith("refused_"):
                 raise
             print(f"{name}: Pillow refuses it ({e})", file=sys.stderr)
             manifest.append(f"{name}\t{name}.{ext}\t0\t0")
             continue
+        assert not name.startswith("refused_"), f"{name}: Pillow opens it"
         arr = np.asarray(rgb, dtype=np.uint8)
         assert arr.shape == (rgb.size[1], rgb.size[0], 3)
         with open(os.path.join(out, f"{name}.rgb"), "wb") as f:
