@@ -392,6 +392,27 @@ def test_golden_cli(tmp):
     assert torch.equal(again["embeddings"], golden["embeddings"])
 
 
+def test_make_test_model_checkpoints(tmp):
+    """The checkpoints the goldens are made from (`eric make-test-model`, when built): the
+    reference loads them by the published names and agrees with the plain formulation."""
+    eric = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "release", "eric")
+    if not os.access(eric, os.X_OK):
+        print("     (skipped: build/release/eric not built)")
+        return
+    import subprocess
+    for arch, grids in (("qwen2_vl", [(1, 2, 2), (1, 4, 6)]), ("qwen2_5_vl", [(1, 10, 6), (1, 4, 8)])):
+        folder = os.path.join(tmp, f"mtm_{arch}")
+        r = subprocess.run([eric, "make-test-model", "--arch", arch, "--out", folder, "--seed", "0"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        vc = json.load(open(os.path.join(folder, "config.json")))["vision_config"]
+        model = ref.load_model(folder, "float32")
+        pixel_values, grid_thw = ref.random_inputs(model.config, grids, 0)
+        out = ref.encode(model, pixel_values, grid_thw)
+        err = rel_err(out, plain_forward(arch, vc, load_checkpoint(folder), pixel_values, grids))
+        assert err < 1e-5, f"{arch}: make-test-model checkpoint, rel err {err:.2e} vs plain formulation"
+
+
 def main():
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
