@@ -122,9 +122,9 @@ void decode_into(JpegDecodeState& s, std::string_view bytes, const DecodeOptions
       cmyk_row_to_rgb(s.row.data(), out, width);
     }
   }
-  // The trailing EOI is not needed for the pixels (nor by Pillow), so the
-  // decoder is aborted rather than finished.
-  jpeg_abort_decompress(&cinfo);
+  // Pillow finishes the decompression too: data after the last scan must
+  // parse up to the EOI marker, and a file that ends before it is truncated.
+  jpeg_finish_decompress(&cinfo);
 }
 
 }  // namespace
