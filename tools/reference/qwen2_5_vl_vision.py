@@ -32,6 +32,7 @@ from qwen2_vl_vision import (
     make_activation,
     read_config,
     rot_pos_ids,
+    skip_random_init,
     vision_state_dict,
 )
 
@@ -281,6 +282,7 @@ def load_vision_model(model_dir, compute_dtype="float32"):
     config = read_config(model_dir)
     if config.get("model_type") != "qwen2_5_vl":
         raise ValueError(f"{model_dir}: model_type is {config.get('model_type')!r}, expected 'qwen2_5_vl'")
-    model = Qwen2_5_VisionTransformerPretrainedModel(Qwen2_5_VLVisionConfig.from_dict(config["vision_config"]))
+    with skip_random_init():
+        model = Qwen2_5_VisionTransformerPretrainedModel(Qwen2_5_VLVisionConfig.from_dict(config["vision_config"]))
     load_weights(model, vision_state_dict(model_dir), COMPUTE_DTYPES[compute_dtype])
     return model.eval()

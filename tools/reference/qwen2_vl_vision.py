@@ -20,6 +20,7 @@ Numerics of the two compute modes (see load_vision_model):
     float32, and the attention softmax runs in float32.
 """
 
+import contextlib
 import json
 import os
 
@@ -413,6 +414,24 @@ def vision_state_dict(model_dir):
     raise ValueError(f"{model_dir}: no tensor named {CHECKPOINT_PREFIXES[0]}* or {CHECKPOINT_PREFIXES[1]}*")
 
 
+@contextlib.contextmanager
+def skip_random_init():
+    """Builds modules without their random initialisation (seconds for the real 7B towers):
+    every parameter is overwritten by load_weights, which checks that none is missing."""
+    classes = (nn.Linear, nn.Conv3d, nn.LayerNorm)
+    saved = [(cls, cls.__dict__.get("reset_parameters")) for cls in classes]
+    for cls in classes:
+        cls.reset_parameters = lambda self: None
+    try:
+        yield
+    finally:
+        for cls, original in saved:
+            if original is None:
+                del cls.reset_parameters
+            else:
+                cls.reset_parameters = original
+
+
 def load_weights(model, state, compute_dtype, prefix="visual."):
     """Loads `state` into `model` with strict name and shape checks, converting each weight to
     `compute_dtype` (the upcast of bf16 weights to float32, or the cast to bf16 that
@@ -445,6 +464,7 @@ def load_vision_model(model_dir, compute_dtype="float32"):
     config = read_config(model_dir)
     if config.get("model_type") != "qwen2_vl":
         raise ValueError(f"{model_dir}: model_type is {config.get('model_type')!r}, expected 'qwen2_vl'")
-    model = Qwen2VisionTransformerPretrainedModel(Qwen2VLVisionConfig.from_dict(config["vision_config"]))
+    with skip_random_init():
+        model = Qwen2VisionTransformerPretrainedModel(Qwen2VLVisionConfig.from_dict(config["vision_config"]))
     load_weights(model, vision_state_dict(model_dir), COMPUTE_DTYPES[compute_dtype])
     return model.eval()
