@@ -159,6 +159,10 @@ TEST(Qwen2VLProcessorTest, ValidatesOverridesAndConfig) {
   bad.max_pixels = 5000;
   EXPECT_EQ(processor->process_image(image, bad).status().code(), ErrorCode::kInvalidArgument);
   bad = {};
+  bad.min_pixels = int64_t{1} << 30;  // would resize to a gigapixel image
+  bad.max_pixels = int64_t{1} << 31;
+  EXPECT_EQ(processor->process_image(image, bad).status().code(), ErrorCode::kInvalidArgument);
+  bad = {};
   bad.max_pixels = -3;
   EXPECT_EQ(processor->process_image(image, bad).status().code(), ErrorCode::kInvalidArgument);
   EXPECT_FALSE(processor->process_image(media::RgbImage(), {}).ok());

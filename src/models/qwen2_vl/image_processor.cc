@@ -1,11 +1,18 @@
 #include "models/qwen2_vl/image_processor.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "media/resample.h"
 #include "models/qwen2_vl/smart_resize.h"
 
 namespace eric::models::qwen2_vl {
+
+namespace {
+// Largest resized image a request may ask for (unless the model's own
+// max_pixels is larger): 64 Mpx, five times Qwen2-VL's default maximum.
+constexpr int64_t kMaxResizedPixels = int64_t{1} << 26;
+}  // namespace
 
 ImageProcessor::ImageProcessor(ImageProcessorConfig config, ImageProcessorBackend default_backend)
     : config_(config),
@@ -76,6 +83,12 @@ Result<ProcessedItem> ImageProcessor::process_image(const media::RgbImage& image
   if (min_pixels > max_pixels) {
     return InvalidArgument("min_pixels ({}) must not exceed max_pixels ({})", min_pixels, max_pixels);
   }
+  // A per-request min_pixels could otherwise ask for an arbitrarily large
+  // resize (pixel_values take 24 bytes per pixel).
+  if (options.min_pixels && min_pixels > std::max(kMaxResizedPixels, config_.max_pixels)) {
+    return InvalidArgument("min_pixels {} exceeds the limit of {} pixels", min_pixels,
+                           std::max(kMaxResizedPixels, config_.max_pixels));
+  }
   const ImageProcessorBackend backend =
       options.backend == ImageProcessorBackend::kDefault ? default_backend_ : options.backend;
 
@@ -88,8 +101,10 @@ Result<ProcessedItem> ImageProcessor::process_image(const media::RgbImage& image
   const media::RgbImage* resized = &image;
   if (config_.do_resize) {
     ERIC_ASSIGN_OR_RETURN(ResizedSize size, smart_resize(image.height, image.width, factor, min_pixels, max_pixels));
-    if (size.height > (1 << 20) || size.width > (1 << 20)) {
-      return ResourceExhausted("resized image {}x{} is too large", size.width, size.height);
+    if (size.height * size.width > std::max(kMaxResizedPixels, config_.max_pixels) + factor * factor +
+                                         factor * (size.height + size.width)) {
+      return ResourceExhausted("resized image {}x{} would exceed the limit of {} pixels", size.width, size.height,
+                               std::max(kMaxResizedPixels, config_.max_pixels));
     }
     if (size.height != image.height || size.width != image.width) {
       const int w = static_cast<int>(size.width), h = static_cast<int>(size.height);

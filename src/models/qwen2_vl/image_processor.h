@@ -5,6 +5,18 @@
 // patches ordered so that each merge_size x merge_size block is contiguous:
 //   pixel_values   [grid_t * grid_h * grid_w, C * T * P * P] float32
 //   image_grid_thw [1, 3] int64
+//
+// Accuracy. Pillow backend: pixel_values equal transformers' slow processor
+// (restated in tools/reference/qwen2_vl_image_processor.py) to 0 absolute
+// error on every golden; the resize is bit-exact with Pillow 9.4.
+// torchvision backend: follows PyTorch's uint8 AVX2 kernel (int16 weights,
+// uint8 between the passes) and the fused rescale+normalise; no torchvision
+// is installed here, so it is checked against a float64 restatement: measured
+// max |diff| 0.015 (one uint8 step, 1/(255*std)) in 0.3-0.6% of the values
+// (156 and 334 of 56448 on the two goldens), and at most two steps in
+// general (two passes). PyTorch's float path (GPU, CPUs without AVX2) does
+// not round between the passes and differs from this backend by up to ~8
+// steps next to hard black/white edges where bicubic overshoots.
 #pragma once
 
 #include <array>
