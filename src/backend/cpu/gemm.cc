@@ -8,17 +8,61 @@
 // OpenBLAS' shared buffers are not meant for unbounded concurrent callers.
 // Kernels that need many small products (attention) use their own tiles
 // instead of calling this from inside a parallel loop.
+//
+// Kernel choice: Debian's OpenBLAS 0.3.21 is a DYNAMIC_ARCH build that picks
+// its kernels from the CPU model, and falls back to "Prescott" (SSE3, ~4x
+// slower) for models newer than it knows, such as Sapphire/Emerald Rapids.
+// Before the first GEMM we detect that fallback and re-run OpenBLAS' own
+// core selection with OPENBLAS_CORETYPE set from the CPU's features, unless
+// the user set OPENBLAS_CORETYPE themselves.
 #include <cblas.h>
+#include <spdlog/spdlog.h>
 
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "backend/cpu/ops.h"
 #include "common/thread_pool.h"
 
+// OpenBLAS DYNAMIC_ARCH entry points (exported by the Debian build). Weak, so
+// a BLAS without them still links and simply keeps its own choice.
+extern "C" {
+char* openblas_get_corename(void) __attribute__((weak));
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+}
+
 namespace eric::cpu {
 
 namespace {
+
+// The best OpenBLAS 0.3.21 core this CPU can run, or null.
+const char* best_core_for_cpu() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  return nullptr;
+}
+
+void fix_openblas_core_fallback() {
+  if (!openblas_get_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit) return;
+  const char* core = openblas_get_corename();
+  const char* best = best_core_for_cpu();
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr || core == nullptr || best == nullptr ||
+      std::strcmp(core, "Prescott") != 0) {
+    return;
+  }
+  setenv("OPENBLAS_CORETYPE", best, /*overwrite=*/0);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  spdlog::info("OpenBLAS did not recognise this CPU (fell back to Prescott kernels); now using {}",
+               openblas_get_corename());
+}
 
 std::mutex& gemm_mutex() {
   static std::mutex mu;
@@ -27,7 +71,10 @@ std::mutex& gemm_mutex() {
 
 void init_openblas_threads() {
   static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(ThreadPool::global().num_threads()); });
+  std::call_once(once, [] {
+    fix_openblas_core_fallback();
+    openblas_set_num_threads(ThreadPool::global().num_threads());
+  });
 }
 
 // C = beta * C, for k == 0 (no product term); beta == 0 overwrites, as BLAS

@@ -74,11 +74,11 @@ TEST(CpuAttention, StridedQkvFromFusedProjection) {
 // A 16k-token sequence: runs in O(tile) scratch. Only a sample of query rows
 // is checked, against a float64 reference restricted to those rows.
 TEST(CpuAttention, SixteenThousandTokens) {
-  const int64_t tokens = 16384, heads = 1, d = 16;
+  const int64_t tokens = 16384, heads = 1, d = 8;
   Tensor q = random_tensor({tokens, heads, d}, 6000);
   Tensor k = random_tensor({tokens, heads, d}, 6001);
   Tensor v = random_tensor({tokens, heads, d}, 6002);
-  auto out = varlen_attention(q, k, v, {0, tokens}, 0.25f);
+  auto out = varlen_attention(q, k, v, {0, tokens}, 0.35f);
   ASSERT_TRUE(out.ok()) << out.status().to_string();
   const float *pq = q.data<float>(), *pk = k.data<float>(), *pv = v.data<float>(), *po = out->data<float>();
   double num = 0, den = 0;
