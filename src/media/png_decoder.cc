@@ -8,8 +8,11 @@
 //                         PLTE keep Pillow's default grey ramp (i, i, i);
 //                         tRNS and gAMA/iCCP are ignored, as Pillow does.
 #include <png.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <csetjmp>
+#include <optional>
 #include <cstring>
 #include <vector>
 
@@ -92,6 +95,10 @@ void convert_row(const PngLayout& l, const uint8_t* in, uint8_t* out) {
 }
 
 struct PngDecodeState {
+  // Rows whose image data libpng has fully inflated and unfiltered (counted
+  // in a user transform, which runs just before the row is stored).
+  int64_t rows_complete = 0;
+  int64_t rows_expected = 0;
   png_structp png = nullptr;
   png_infop info = nullptr;
   PngReader reader;
@@ -102,6 +109,21 @@ struct PngDecodeState {
   Status status;
   ~PngDecodeState() { png_destroy_read_struct(&png, info ? &info : nullptr, nullptr); }
 };
+
+void count_row(png_structp png, png_row_infop, png_bytep) {
+  ++static_cast<PngDecodeState*>(png_get_user_transform_ptr(png))->rows_complete;
+}
+
+// Rows libpng delivers: the image height, or the rows of every non-empty
+// Adam7 pass.
+int64_t expected_rows(const PngLayout& l) {
+  if (!l.interlaced) return l.height;
+  int64_t rows = 0;
+  for (int pass = 0; pass < 7; ++pass) {
+    if (PNG_PASS_COLS(l.width, pass) > 0) rows += PNG_PASS_ROWS(l.height, pass);
+  }
+  return rows;
+}
 
 void decode_into(PngDecodeState& s, const DecodeOptions& options) {
   png_structp png = s.png;
@@ -136,6 +158,9 @@ void decode_into(PngDecodeState& s, const DecodeOptions& options) {
   }
   if (l.bit_depth < 8) png_set_packing(png);
   const int passes = png_set_interlace_handling(png);
+  s.rows_expected = expected_rows(l);
+  png_set_read_user_transform_fn(png, count_row);
+  png_set_user_transform_info(png, &s, 0, 0);
   png_read_update_info(png, info);
   const size_t rowbytes = png_get_rowbytes(png, info);
   s.image = RgbImage(l.width, l.height);
@@ -157,12 +182,118 @@ void decode_into(PngDecodeState& s, const DecodeOptions& options) {
   for (int y = 0; y < l.height; ++y) convert_row(l, s.rows[y], s.image.row(y));
 }
 
-}  // namespace
-
-Result<RgbImage> decode_png(std::string_view bytes, const DecodeOptions& options) {
-  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0) {
-    return DataLoss("PNG data has no PNG signature ({} bytes)", bytes.size());
+// Filtered image bytes (filter byte + packed samples per row, per Adam7
+// pass when interlaced) that the deflate stream must produce.
+int64_t filtered_image_bytes(const PngLayout& l) {
+  static constexpr int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};
+  const int64_t bits_per_pixel = static_cast<int64_t>(kChannels[l.color_type & 7]) * l.bit_depth;
+  auto rows_bytes = [&](int64_t cols, int64_t rows) { return rows * ((cols * bits_per_pixel + 7) / 8 + 1); };
+  if (!l.interlaced) return rows_bytes(l.width, l.height);
+  int64_t total = 0;
+  for (int pass = 0; pass < 7; ++pass) {
+    const int64_t cols = PNG_PASS_COLS(l.width, pass), rows = PNG_PASS_ROWS(l.height, pass);
+    if (cols > 0 && rows > 0) total += rows_bytes(cols, rows);
   }
+  return total;
+}
+
+// The image data of a damaged file as Pillow reads it: consecutive IDAT
+// chunks from the first one (lengths trusted, cut short where the file
+// ends), inflated only until the image is complete (`needed` bytes), so
+// deflate data after that point, a missing checksum or trailing junk do not
+// count. (A stream that ends early exactly at a row boundary gives Pillow
+// an image with zero rows at the bottom; that case is refused here.)
+// Returns the offset of the first IDAT and the inflated bytes, or nothing
+// when the data runs out or breaks before the image is complete.
+struct PillowImageData {
+  size_t first_idat = 0;
+  std::string inflated;
+};
+
+std::optional<PillowImageData> read_image_data_like_pillow(std::string_view png, int64_t needed) {
+  auto u32_at = [&](size_t at) {
+    return (static_cast<uint32_t>(static_cast<uint8_t>(png[at])) << 24) |
+           (static_cast<uint32_t>(static_cast<uint8_t>(png[at + 1])) << 16) |
+           (static_cast<uint32_t>(static_cast<uint8_t>(png[at + 2])) << 8) | static_cast<uint8_t>(png[at + 3]);
+  };
+  PillowImageData out;
+  size_t pos = 8;
+  while (pos + 8 <= png.size() && png.substr(pos + 4, 4) != "IDAT") pos += 12 + static_cast<size_t>(u32_at(pos));
+  if (pos + 8 > png.size()) return std::nullopt;
+  out.first_idat = pos;
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) return std::nullopt;
+  out.inflated.resize(static_cast<size_t>(needed));
+  z.next_out = reinterpret_cast<Bytef*>(out.inflated.data());
+  bool broken = false;
+  while (!broken && z.total_out < static_cast<uLong>(needed) && pos + 8 <= png.size() &&
+         png.substr(pos + 4, 4) == "IDAT") {
+    const size_t length = std::min<size_t>(u32_at(pos), png.size() - (pos + 8));
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(png.data() + pos + 8));
+    z.avail_in = static_cast<uInt>(length);
+    while (z.total_out < static_cast<uLong>(needed)) {
+      z.avail_out = static_cast<uInt>(static_cast<uLong>(needed) - z.total_out);
+      const int ret = inflate(&z, Z_NO_FLUSH);
+      // Pillow inflates row by row and fails on any zlib error reported
+      // while it still needs rows, even in the call that completes the last
+      // one (zlib goes on to the end-of-stream check when input remains).
+      if (ret != Z_OK && ret != Z_BUF_ERROR && ret != Z_STREAM_END) broken = true;
+      if (ret == Z_STREAM_END && z.total_out < static_cast<uLong>(needed)) broken = true;
+      if (ret != Z_OK || z.avail_in == 0) break;
+    }
+    pos += 12 + length;
+  }
+  const bool complete = z.total_out >= static_cast<uLong>(needed);
+  inflateEnd(&z);
+  if (!complete || broken) return std::nullopt;
+  return out;
+}
+
+// The same PNG with its image data rewritten as one intact IDAT chunk.
+std::string repaired_png(std::string_view png, const PillowImageData& data) {
+  std::string out(png.substr(0, data.first_idat));
+  uLongf size = compressBound(static_cast<uLong>(data.inflated.size()));
+  std::string idat(8 + size + 4, '\0');
+  compress2(reinterpret_cast<Bytef*>(idat.data() + 8), &size, reinterpret_cast<const Bytef*>(data.inflated.data()),
+            static_cast<uLong>(data.inflated.size()), 1);
+  idat.resize(8 + size + 4);
+  auto put_u32 = [](std::string& s, size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) s[at + i] = static_cast<char>(v >> (24 - 8 * i));
+  };
+  put_u32(idat, 0, static_cast<uint32_t>(size));
+  std::memcpy(idat.data() + 4, "IDAT", 4);
+  put_u32(idat, 8 + size, static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(idat.data() + 4), size + 4)));
+  out += idat;
+  out += std::string("\0\0\0\0IEND\xAE\x42\x60\x82", 12);
+  return out;
+}
+
+// The layout from the IHDR chunk, when libpng failed before reporting it
+// (e.g. on the IDAT chunk header right after it); only sane, in-limit ones.
+std::optional<PngLayout> layout_from_ihdr(std::string_view png, const DecodeOptions& options) {
+  if (png.size() < 33 || png.substr(12, 4) != "IHDR") return std::nullopt;
+  const auto* d = reinterpret_cast<const uint8_t*>(png.data()) + 16;
+  const int64_t w = (int64_t{d[0]} << 24) | (d[1] << 16) | (d[2] << 8) | d[3];
+  const int64_t h = (int64_t{d[4]} << 24) | (d[5] << 16) | (d[6] << 8) | d[7];
+  if (!check_image_dimensions("PNG", w, h, options).ok()) return std::nullopt;
+  PngLayout l;
+  l.width = static_cast<int>(w);
+  l.height = static_cast<int>(h);
+  l.bit_depth = d[8];
+  l.color_type = d[9];
+  l.interlaced = d[12] != 0;
+  const bool valid = (l.color_type == 0 && (l.bit_depth == 1 || l.bit_depth == 2 || l.bit_depth == 4 ||
+                                            l.bit_depth == 8 || l.bit_depth == 16)) ||
+                     (l.color_type == 3 && (l.bit_depth == 1 || l.bit_depth == 2 || l.bit_depth == 4 ||
+                                            l.bit_depth == 8)) ||
+                     ((l.color_type == 2 || l.color_type == 4 || l.color_type == 6) &&
+                      (l.bit_depth == 8 || l.bit_depth == 16));
+  if (!valid) return std::nullopt;
+  return l;
+}
+
+Result<RgbImage> decode_png_once(std::string_view bytes, const DecodeOptions& options,
+                                 std::optional<PngLayout>& layout) {
   PngDecodeState s;
   s.reader.bytes = bytes;
   s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s.reader, on_png_error, on_png_warning);
@@ -170,6 +301,19 @@ Result<RgbImage> decode_png(std::string_view bytes, const DecodeOptions& options
   s.info = png_create_info_struct(s.png);
   if (s.info == nullptr) return Internal("PNG: png_create_info_struct failed");
   if (setjmp(png_jmpbuf(s.png))) {
+    // Pillow stops reading once it has every row, so damage after the image
+    // data (a cut-off checksum, extra or corrupt trailing deflate data) does
+    // not matter there. libpng fails on it while finishing the last row,
+    // after that row was stored.
+    if (s.status.ok() && s.rows_expected > 0 && s.rows_complete == s.rows_expected) {
+      if (s.layout.interlaced) {
+        for (int y = 0; y < s.layout.height; ++y) convert_row(s.layout, s.rows[y], s.image.row(y));
+      } else {  // rows above the last were converted as they came
+        convert_row(s.layout, s.raw.data(), s.image.row(s.layout.height - 1));
+      }
+      return std::move(s.image);
+    }
+    if (s.layout.width > 0) layout = s.layout;
     return DataLoss("PNG decoding failed: {}", s.reader.error);
   }
   png_set_read_fn(s.png, &s.reader, read_from_memory);
@@ -185,4 +329,31 @@ Result<RgbImage> decode_png(std::string_view bytes, const DecodeOptions& options
   return std::move(s.image);
 }
 
+}  // namespace
+
+Result<RgbImage> decode_png(std::string_view bytes, const DecodeOptions& options) {
+  if (bytes.size() < 8 || png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) != 0) {
+    return DataLoss("PNG data has no PNG signature ({} bytes)", bytes.size());
+  }
+  std::optional<PngLayout> layout;
+  auto image = decode_png_once(bytes, options, layout);
+  // Pillow stops reading as soon as it has every row and never checks IDAT
+  // checksums or chunk lengths against the file size, so a file cut off
+  // after the data for the last row, with a damaged end of its deflate
+  // stream, or with an IDAT length pointing past the end still decodes
+  // there. When the image data read Pillow's way is complete, decode the
+  // file with that data rewritten as one intact IDAT; every other chunk is
+  // kept, so the second decode checks everything else again.
+  if (!image.ok() && !layout) layout = layout_from_ihdr(bytes, options);
+  if (!image.ok() && layout) {
+    if (auto data = read_image_data_like_pillow(bytes, filtered_image_bytes(*layout))) {
+      std::optional<PngLayout> unused;
+      auto repaired = decode_png_once(repaired_png(bytes, *data), options, unused);
+      if (repaired.ok()) return repaired;
+    }
+  }
+  return image;
+}
+
 }  // namespace eric::media
+

@@ -190,7 +190,10 @@ TEST(DecodeBadInput, TruncatedFilesAreErrors) {
   for (const std::string& file : kSamples) {
     const std::string full = golden(file);
     const char* name = image_format_name(detect_image_format(full));
-    for (int percent = 5; percent <= 90; percent += 5) {
+    // Up to 75%: every cut removes pixel data. (Later cuts can leave all
+    // rows of a small PNG intact, which Pillow then decodes; those cases
+    // are covered by the differential runs against Pillow.)
+    for (int percent = 5; percent <= 75; percent += 5) {
       const std::string cut = full.substr(0, full.size() * percent / 100);
       auto r = decode_image(cut);
       ASSERT_FALSE(r.ok()) << file << " cut to " << percent << "% decoded";
