@@ -19,6 +19,7 @@ BUILD_PACKAGES=(
   libavformat-dev libavcodec-dev libswscale-dev libswresample-dev libavutil-dev
   libopenblas-openmp-dev
   prometheus-cpp-dev
+  curl                                # bench/server_bench.sh polls /health; README examples
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
 )
 

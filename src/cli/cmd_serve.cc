@@ -1,0 +1,44 @@
+// `eric serve`: the HTTP server (router process), which starts and supervises
+// the engine. See src/router/server.h.
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.h"
+#include "router/server.h"
+
+namespace eric::cli {
+
+namespace {
+
+void add_serve_command(CLI::App& app) {
+  auto opts = std::make_shared<router::ServeOptions>();
+  auto* cmd = app.add_subcommand("serve", "serve embeddings over HTTP (without --model: a random-weight demo)");
+  cmd->add_option("--model", opts->model, "checkpoint folder (Hugging Face layout); omit for the demo model");
+  cmd->add_option("--served-model-name", opts->served_model_name, "also accept this model_id in requests");
+  cmd->add_option("--host", opts->host, "address to listen on (127.0.0.1 or 0.0.0.0)")->capture_default_str();
+  cmd->add_option("--port", opts->port, "TCP port (0: any free port)")->capture_default_str();
+  cmd->add_option("--tp", opts->tp, "tensor-parallel worker processes")->capture_default_str();
+  cmd->add_option("--max-batch-size", opts->max_batch_size, "items per engine batch")->capture_default_str();
+  cmd->add_option("--max-batch-tokens", opts->max_batch_tokens, "embedding tokens per engine batch")
+      ->capture_default_str();
+  cmd->add_option("--preprocess-workers", opts->preprocess_workers, "threads loading and preprocessing media")
+      ->capture_default_str();
+  cmd->add_option("--threads-per-worker", opts->threads_per_worker, "compute threads per worker (0: share the cores)")
+      ->capture_default_str();
+  cmd->add_option("--io-threads", opts->io_threads, "HTTP I/O threads")->capture_default_str();
+  cmd->add_option("--max-body-bytes", opts->max_body_bytes, "largest accepted request body")->capture_default_str();
+  cmd->add_option("--allowed-local-media-path", opts->allowed_local_media_paths,
+                  "folder whose files may be named by file:// URLs (repeatable)");
+  cmd->add_flag("--allow-private-network", opts->allow_private_network,
+                "allow http(s) media URLs on loopback/private addresses");
+  cmd->callback([opts] {
+    opts->log_level = spdlog::level::to_string_view(spdlog::default_logger()->level()).data();
+    Status st = router::run_server(*opts);
+    if (!st.ok()) fail(st);
+  });
+}
+
+}  // namespace
+
+ERIC_REGISTER_COMMAND(add_serve_command);
+
+}  // namespace eric::cli

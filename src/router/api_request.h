@@ -1,0 +1,45 @@
+// POST /embeddings request bodies: parsing and validation. Everything a client
+// can get wrong is caught here, before any media is fetched, and reported as
+// InvalidArgument naming the field and the offending item.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace eric::router {
+
+// One element of "data" (Cornserve's EmbeddingData, plus per-item processor
+// overrides).
+struct EmbeddingItemRequest {
+  std::string id;
+  std::string modality;
+  std::string model_id;
+  std::string url;
+  // Groups of LLM-server ranks to receive the embedding through the sidecar.
+  // Cornserve sends either a flat list (one group) or a list of lists.
+  std::vector<std::vector<int32_t>> receiver_sidecar_ranks;
+  std::optional<int64_t> min_pixels;
+  std::optional<int64_t> max_pixels;
+};
+
+struct EmbeddingsRequest {
+  std::vector<EmbeddingItemRequest> items;
+  bool return_embeddings = false;  // top-level "return_embeddings"
+};
+
+// What this server accepts.
+struct RequestPolicy {
+  std::vector<std::string> model_ids;   // accepted "model_id" values
+  std::vector<std::string> modalities;  // e.g. {"image"}
+  size_t max_items = 256;               // items per request
+};
+
+Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body, const RequestPolicy& policy);
+
+}  // namespace eric::router

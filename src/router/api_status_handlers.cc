@@ -1,0 +1,53 @@
+// GET /health, /info and /modalities.
+#include <nlohmann/json.hpp>
+
+#include "router/api_response.h"
+#include "router/api_service.h"
+
+namespace eric::router {
+
+using json = nlohmann::json;
+
+void ApiService::health(Responder respond) {
+  if (engine_->dead()) return respond(json_error(503, "the engine process is not running; see the server log"));
+  // Ask the engine itself: a live process whose workers died must not look healthy.
+  engine_->query_status(
+      [respond](Result<engine::StatusReply> reply) {
+        if (!reply.ok()) return respond(json_error(503, "engine not answering: " + reply.status().message()));
+        json body = {{"status", reply->ready ? 0 : 1},
+                     {"error_message", nullptr},
+                     {"workers_alive", reply->workers_alive},
+                     {"workers_total", reply->workers_total},
+                     {"engine_queue_length", reply->queue_length}};
+        if (!reply->ready) {
+          body["error_message"] = reply->detail.empty() ? std::string("engine not ready") : "engine not ready: " + reply->detail;
+        }
+        respond(HttpResponse{reply->ready ? 200 : 503, "application/json",
+                             body.dump(-1, ' ', false, json::error_handler_t::replace)});
+      },
+      kHealthTimeout);
+}
+
+HttpResponse ApiService::info() const {
+  json body = {{"model", info_.model},
+               {"served_model_name", info_.served_model_name.empty() ? json(nullptr) : json(info_.served_model_name)},
+               {"model_ids", policy_.model_ids},
+               {"model_type", info_.model_type},
+               {"modalities", policy_.modalities},
+               {"dtype", info_.dtype},
+               {"tp", info_.tp},
+               {"max_batch_size", info_.max_batch_size},
+               {"max_batch_tokens", info_.max_batch_tokens},
+               {"preprocess_workers", info_.preprocess_workers},
+               {"threads_per_worker", info_.threads_per_worker},
+               {"max_items_per_request", policy_.max_items},
+               {"max_body_bytes", info_.max_body_bytes},
+               {"version", info_.version}};
+  return HttpResponse{200, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
+
+HttpResponse ApiService::modalities() const {
+  return HttpResponse{200, "application/json", json(policy_.modalities).dump()};
+}
+
+}  // namespace eric::router

@@ -1,0 +1,58 @@
+// The router's side of the router <-> engine protocol: one DEALER socket,
+// owned by one dedicated thread (ZeroMQ sockets are not thread-safe). Any
+// thread may submit; each request gets a router-chosen request_id and its
+// callback fires exactly once: with the engine's answer, with a timeout, or
+// with Unavailable when the engine died (mark_dead) or the client closes.
+//
+// Callbacks run on the client's thread and must return quickly (hand heavy
+// work to another pool).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "engine/protocol.h"
+
+namespace eric::router {
+
+struct EngineClientOptions {
+  std::string endpoint;  // e.g. "ipc:///run/user/1000/eric-XXXX/engine.sock"
+  // Time an encode request may take from submission to answer.
+  std::chrono::milliseconds request_timeout{std::chrono::minutes(5)};
+};
+
+class EngineClient {
+ public:
+  using EncodeCallback = std::function<void(Result<engine::EncodeResponse>)>;
+  using StatusCallback = std::function<void(Result<engine::StatusReply>)>;
+
+  static Result<std::unique_ptr<EngineClient>> connect(EngineClientOptions options);
+  // Fails whatever is still pending with Unavailable and joins the thread.
+  ~EngineClient();
+  EngineClient(const EngineClient&) = delete;
+  EngineClient& operator=(const EngineClient&) = delete;
+
+  // Sets request.request_id and sends it. timeout 0: the default.
+  void submit(engine::EncodeRequest request, EncodeCallback done,
+              std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  void query_status(StatusCallback done, std::chrono::milliseconds timeout);
+  // Asks the engine to finish and exit; the answer is not awaited.
+  void send_shutdown();
+
+  // The engine is gone: every pending request and every later one fails
+  // with Unavailable carrying `reason`.
+  void mark_dead(const std::string& reason);
+  bool dead() const;
+  // Requests sent and not yet answered.
+  size_t pending() const;
+
+ private:
+  struct Impl;
+  explicit EngineClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace eric::router

@@ -1,0 +1,279 @@
+#include "router/http_server.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace eric::router {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// Shared between the server and every Responder it hands out: once the server
+// stops, late answers (e.g. from the engine client) are dropped instead of
+// being posted to an io_context that is going away.
+struct Lifeline {
+  std::mutex mu;
+  bool alive = true;
+};
+
+HttpResponse default_error(int status, const std::string& message) {
+  return HttpResponse{status, "text/plain", message + "\n"};
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  HttpHandler handler;
+  net::io_context ioc;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::atomic<int64_t> in_flight{0};
+  std::shared_ptr<Lifeline> lifeline = std::make_shared<Lifeline>();
+  uint16_t port = 0;
+  std::once_flag stop_once;
+
+  explicit Impl(int io_threads) : ioc(io_threads) {}
+  void do_accept();
+};
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, HttpServer::Impl* server) : stream_(std::move(socket)), server_(server) {}
+
+  void start() {
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(server_->options.body_limit);
+    parser_->header_limit(static_cast<uint32_t>(server_->options.header_limit));
+    stream_.expires_after(server_->options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+  }
+
+  // Answers read errors; false when there is nothing more to read.
+  bool read_ok(beast::error_code ec) {
+    if (!ec) return true;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset || ec == net::error::eof || ec == http::error::partial_message) {
+      close();  // the client went away (or idled out)
+    } else if (ec == http::error::body_limit) {
+      send_own_error(413, fmt::format("request body too large (limit {} bytes)", server_->options.body_limit));
+    } else if (ec == http::error::header_limit) {
+      send_own_error(431, fmt::format("request header too large (limit {} bytes)", server_->options.header_limit));
+    } else {
+      // Anything else is a parse error (a socket error makes the write fail and close).
+      send_own_error(400, "malformed HTTP request: " + ec.message());
+    }
+    return false;
+  }
+
+  void on_header(beast::error_code ec, size_t /*bytes*/) {
+    if (!read_ok(ec)) return;
+    auto self = shared_from_this();
+    // curl and others wait (curl: 1 s) for "100 Continue" before sending a
+    // large body; answer at once instead of letting them time out.
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue") && !parser_->is_done()) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      net::async_write(stream_, net::buffer(kContinue), [self](beast::error_code wec, size_t) {
+        if (wec) return self->close();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t /*bytes*/) {
+    if (!read_ok(ec)) return;
+
+    auto req = parser_->release();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    request.accept = std::string(req[http::field::accept]);
+    request.content_type = std::string(req[http::field::content_type]);
+    request.body = std::move(req.body());
+
+    // The handler may take long (preprocessing, encoding): the idle timer only
+    // guards the wait for the next request.
+    stream_.expires_never();
+    server_->in_flight.fetch_add(1);
+    std::weak_ptr<Lifeline> lifeline = server_->lifeline;
+    auto self = shared_from_this();
+    Responder respond([self, lifeline](HttpResponse response) {
+      auto line = lifeline.lock();
+      if (!line) return;
+      std::lock_guard<std::mutex> lock(line->mu);
+      if (!line->alive) return;
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->write(std::move(response), true); });
+    });
+    try {
+      server_->handler(std::move(request), respond);
+    } catch (const std::exception& e) {
+      spdlog::error("HTTP handler threw: {}", e.what());
+      respond(server_->options.make_error(500, std::string("internal error: ") + e.what()));
+    }
+  }
+
+  void send_own_error(int status, const std::string& message) {
+    keep_alive_ = false;  // the rest of the stream cannot be trusted
+    write(server_->options.make_error(status, message), false);
+  }
+
+  void write(HttpResponse response, bool counted) {
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
+                                                                   version_);
+    res->set(http::field::server, "eric");
+    res->set(http::field::content_type, response.content_type);
+    res->keep_alive(keep_alive_);
+    res->body() = std::move(response.body);
+    res->prepare_payload();
+    res_ = res;
+    http::async_write(stream_, *res_,
+                      [self = shared_from_this(), counted](beast::error_code ec, size_t) { self->on_write(ec, counted); });
+  }
+
+  void on_write(beast::error_code ec, bool counted) {
+    if (counted) server_->in_flight.fetch_sub(1);
+    res_.reset();
+    if (ec) return close();
+    if (!keep_alive_) return close();
+    read();
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.socket().close(ec);
+  }
+
+  beast::tcp_stream stream_;
+  HttpServer::Impl* server_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> res_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+void HttpServer::Impl::do_accept() {
+  acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+    if (!acceptor.is_open() || ec == net::error::operation_aborted) return;
+    if (ec) {
+      spdlog::warn("HTTP accept failed: {}", ec.message());
+    } else {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // small JSON answers: do not wait for Nagle
+      std::make_shared<Session>(std::move(socket), this)->start();
+    }
+    do_accept();
+  });
+}
+
+HttpServer::HttpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpServer::~HttpServer() { stop(); }
+
+Result<std::unique_ptr<HttpServer>> HttpServer::start(HttpServerOptions options, HttpHandler handler) {
+  if (options.io_threads < 1) return InvalidArgument("HTTP server needs at least 1 I/O thread, got {}", options.io_threads);
+  if (!options.make_error) options.make_error = default_error;
+  auto impl = std::make_unique<Impl>(options.io_threads);
+  impl->options = options;
+  impl->handler = std::move(handler);
+
+  beast::error_code ec;
+  auto address = net::ip::make_address(options.host, ec);
+  if (ec) return InvalidArgument("--host '{}' is not an IP address: {}", options.host, ec.message());
+  tcp::endpoint endpoint(address, options.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return IoError("cannot listen on {}:{}: {}", options.host, options.port, ec.message());
+  impl->port = impl->acceptor.local_endpoint().port();
+
+  impl->work.emplace(net::make_work_guard(impl->ioc));
+  impl->do_accept();
+  Impl* raw = impl.get();
+  for (int i = 0; i < options.io_threads; ++i) {
+    impl->threads.emplace_back([raw] {
+      for (;;) {
+        try {
+          raw->ioc.run();
+          return;
+        } catch (const std::exception& e) {  // a bug in a completion handler: log, keep serving
+          spdlog::error("HTTP I/O thread caught: {}", e.what());
+        }
+      }
+    });
+  }
+  return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+int64_t HttpServer::in_flight() const { return impl_->in_flight.load(); }
+
+void HttpServer::stop_accepting() {
+  if (impl_->ioc.stopped()) return;
+  std::promise<void> done;
+  auto fut = done.get_future();
+  net::post(impl_->ioc, [this, &done] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+    done.set_value();
+  });
+  fut.wait();
+}
+
+void HttpServer::stop() {
+  std::call_once(impl_->stop_once, [this] {
+    {
+      std::lock_guard<std::mutex> lock(impl_->lifeline->mu);
+      impl_->lifeline->alive = false;
+    }
+    stop_accepting();
+    impl_->work.reset();
+    impl_->ioc.stop();
+    for (auto& t : impl_->threads) t.join();
+    impl_->threads.clear();
+  });
+}
+
+}  // namespace eric::router

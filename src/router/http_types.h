@@ -1,0 +1,53 @@
+// Plain request/response values exchanged between the HTTP server and the
+// API handlers. Handlers never see Beast types, so they can be unit-tested by
+// calling them directly, and the server stays a transport.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace eric::router {
+
+struct HttpRequest {
+  std::string method;        // "GET", "POST", ...
+  std::string target;        // path plus query, e.g. "/embeddings?x=1"
+  std::string accept;        // the Accept header ("" when absent)
+  std::string content_type;  // the Content-Type header ("" when absent)
+  std::string body;
+
+  // The target without its query string.
+  std::string path() const {
+    auto q = target.find('?');
+    return q == std::string::npos ? target : target.substr(0, q);
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// Completes one HTTP request. Callable from any thread, exactly once (later
+// calls are ignored). If every copy is dropped without a call, the client gets
+// a 500 instead of a connection that hangs forever: a handler bug must never
+// leave a request unanswered.
+class Responder {
+ public:
+  using SendFn = std::function<void(HttpResponse)>;
+  Responder() = default;
+  explicit Responder(SendFn send);
+
+  void operator()(HttpResponse response) const;
+  bool valid() const { return state_ != nullptr; }
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+using HttpHandler = std::function<void(HttpRequest request, Responder respond)>;
+
+}  // namespace eric::router

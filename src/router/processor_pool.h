@@ -1,0 +1,56 @@
+// Preprocessing off the I/O threads: a fixed pool of threads that load each
+// item's media, decode it and run the model's processor. The items of one
+// request run in parallel; the request's callback fires once, on a pool
+// thread, with every processed item in request order or with the first
+// failure, which names the item.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/thread_pool.h"
+#include "media/image.h"
+#include "models/model.h"
+#include "router/api_request.h"
+
+namespace eric::router {
+
+// Fetches and decodes one URL into RGB (MediaLoader + decode_image in the
+// server; tests pass their own).
+using ImageLoader = std::function<Result<media::RgbImage>(const std::string& url)>;
+
+struct PreprocessedRequest {
+  std::vector<models::ProcessedItem> items;  // in request order
+  std::vector<double> seconds;               // per item: load + decode + process
+};
+
+class ProcessorPool {
+ public:
+  using Done = std::function<void(Result<PreprocessedRequest>)>;
+
+  // `processor` must outlive the pool.
+  ProcessorPool(int workers, ImageLoader loader, const models::ModalityProcessor* processor);
+  ~ProcessorPool();  // finishes queued work first
+
+  void process(std::shared_ptr<const EmbeddingsRequest> request, Done done);
+
+  // Runs other CPU work of the request path (e.g. encoding large answers)
+  // on the same threads, off the I/O and engine-client threads.
+  void post(std::function<void()> task);
+
+  // Items queued or running.
+  int64_t pending_items() const;
+
+ private:
+  Result<models::ProcessedItem> process_one(const EmbeddingItemRequest& item) const;
+
+  ImageLoader loader_;
+  const models::ModalityProcessor* processor_;
+  std::shared_ptr<std::atomic<int64_t>> pending_;
+  ThreadPool pool_;  // last: destroyed (joined) first
+};
+
+}  // namespace eric::router

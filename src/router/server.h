@@ -1,0 +1,43 @@
+// `eric serve`: the router process. Sets up the run folder, starts and
+// supervises the engine child, serves HTTP until SIGINT/SIGTERM, then drains
+// in-flight requests and stops the engine, leaving nothing behind.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace eric::router {
+
+struct ServeOptions {
+  std::string model;              // checkpoint folder; "" serves the built-in demo
+  std::string served_model_name;  // extra accepted model_id
+  std::string host = "127.0.0.1";
+  uint16_t port = 8000;
+  int tp = 1;
+  int64_t max_batch_size = 16;
+  int64_t max_batch_tokens = 16384;
+  int preprocess_workers = 2;
+  int threads_per_worker = 0;  // 0: the engine divides the cores among workers
+  int io_threads = 2;
+  size_t max_body_bytes = 64u << 20;
+  size_t max_items_per_request = 256;
+  std::vector<std::string> allowed_local_media_paths;
+  bool allow_private_network = false;
+  std::string log_level = "info";  // passed on to the engine
+  std::chrono::seconds engine_start_timeout{600};
+  std::chrono::seconds drain_timeout{60};
+};
+
+// The demo checkpoint folder ($XDG_CACHE_HOME or ~/.cache, then eric/demo-qwen2_vl),
+// written with the qwen2_vl family's write_test_model when missing.
+Result<std::string> ensure_demo_model();
+
+// Runs the server until a signal stops it. Blocks SIGINT/SIGTERM in the
+// calling thread (and in every thread it starts); call it from main's thread.
+Status run_server(ServeOptions options);
+
+}  // namespace eric::router
