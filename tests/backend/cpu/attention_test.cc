@@ -75,10 +75,11 @@ TEST(CpuAttention, StridedQkvFromFusedProjection) {
 // is checked, against a float64 reference restricted to those rows.
 TEST(CpuAttention, SixteenThousandTokens) {
   const int64_t tokens = 16384, heads = 1, d = 8;
+  const float scale = 0.35f;
   Tensor q = random_tensor({tokens, heads, d}, 6000);
   Tensor k = random_tensor({tokens, heads, d}, 6001);
   Tensor v = random_tensor({tokens, heads, d}, 6002);
-  auto out = varlen_attention(q, k, v, {0, tokens}, 0.35f);
+  auto out = varlen_attention(q, k, v, {0, tokens}, scale);
   ASSERT_TRUE(out.ok()) << out.status().to_string();
   const float *pq = q.data<float>(), *pk = k.data<float>(), *pv = v.data<float>(), *po = out->data<float>();
   double num = 0, den = 0;
@@ -88,7 +89,7 @@ TEST(CpuAttention, SixteenThousandTokens) {
     for (int64_t j = 0; j < tokens; ++j) {
       double dot = 0;
       for (int64_t x = 0; x < d; ++x) dot += double(pq[i * d + x]) * pk[j * d + x];
-      mx = std::max(mx, s[j] = dot * 0.25);
+      mx = std::max(mx, s[j] = dot * scale);
     }
     for (double& sj : s) sum += (sj = std::exp(sj - mx));
     for (int64_t x = 0; x < d; ++x) {
