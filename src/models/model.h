@@ -99,6 +99,7 @@ struct TestModelOptions {
   uint64_t seed = 0;
   bool real_dims = false;  // the published checkpoint's shapes instead of tiny ones
   DType dtype = DType::kF32;
+  int num_shards = 2;  // safetensors shards (the last holds the non-encoder tensors when > 1)
 };
 
 struct ModelFamily {

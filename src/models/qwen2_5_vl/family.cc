@@ -1,0 +1,34 @@
+// Registers the Qwen2.5-VL family: model_type "qwen2_5_vl". Its image
+// processor is Qwen2-VL's.
+#include "models/model.h"
+#include "models/qwen2_5_vl/vision_encoder.h"
+#include "models/qwen2_vl/image_processor.h"
+#include "models/qwen2_vl/test_model.h"
+#include "models/qwen2_vl/vision_config.h"
+
+namespace eric::models::qwen2_5_vl {
+namespace {
+
+std::vector<std::string> encoder_prefixes(const ModelConfig&) { return {"visual."}; }
+
+Result<std::unique_ptr<Encoder>> load_encoder(const ModelConfig& config, const WeightMap& weights,
+                                              const EncoderOptions& options) {
+  ERIC_ASSIGN_OR_RETURN(qwen2_vl::VisionConfig cfg, qwen2_vl::VisionConfig::parse_qwen2_5_vl(config.config));
+  ERIC_ASSIGN_OR_RETURN(auto encoder, Qwen25VisionEncoder::load(cfg, weights, options));
+  return std::unique_ptr<Encoder>(std::move(encoder));
+}
+
+ModelFamily family() {
+  ModelFamily f;
+  f.model_types = {"qwen2_5_vl"};
+  f.encoder_prefixes = &encoder_prefixes;
+  f.make_processor = &qwen2_vl::make_qwen2_vl_image_processor;
+  f.load_encoder = &load_encoder;
+  f.write_test_model = &qwen2_vl::write_test_model;
+  return f;
+}
+
+ERIC_REGISTER_MODEL_FAMILY(family());
+
+}  // namespace
+}  // namespace eric::models::qwen2_5_vl

@@ -1,0 +1,263 @@
+#include "models/qwen2_vl/vision_common.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "backend/cpu/ops.h"
+#include "common/thread_pool.h"
+
+namespace eric::models::qwen2_vl {
+
+Result<std::vector<GridTHW>> grids_from_tensor(const Tensor& grid_thw) {
+  if (grid_thw.rank() != 2 || grid_thw.dim(1) != 3) {
+    return InvalidArgument("image_grid_thw must be [n, 3], got {}", grid_thw.shape().to_string());
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor g, grid_thw.to(DType::kI64));
+  ERIC_ASSIGN_OR_RETURN(g, g.contiguous());
+  const int64_t* p = g.data<int64_t>();
+  std::vector<GridTHW> grids;
+  for (int64_t i = 0; i < g.dim(0); ++i) grids.push_back({p[3 * i], p[3 * i + 1], p[3 * i + 2]});
+  return grids;
+}
+
+Result<Tensor> grids_to_tensor(const std::vector<GridTHW>& grids) {
+  std::vector<int64_t> v;
+  for (const auto& g : grids) v.insert(v.end(), {g.t, g.h, g.w});
+  return Tensor::from_vector(v, Shape{static_cast<int64_t>(grids.size()), 3});
+}
+
+Status validate_inputs(const VisionConfig& cfg, const Tensor& pixel_values, const std::vector<GridTHW>& grids) {
+  if (grids.empty()) return InvalidArgument("no images: image_grid_thw is empty");
+  int64_t total = 0;
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const auto& g = grids[i];
+    if (g.t <= 0 || g.h <= 0 || g.w <= 0) {
+      return InvalidArgument("grid {} is [{}, {}, {}]: every dimension must be positive", i, g.t, g.h, g.w);
+    }
+    if (g.h % cfg.spatial_merge_size != 0 || g.w % cfg.spatial_merge_size != 0) {
+      return InvalidArgument("grid {} is [{}, {}, {}]: h and w must be multiples of spatial_merge_size {}", i, g.t,
+                             g.h, g.w, cfg.spatial_merge_size);
+    }
+    total += g.patches();
+  }
+  if (pixel_values.dtype() != DType::kF32) {
+    return InvalidArgument("pixel_values must be float32, got {}", dtype_name(pixel_values.dtype()));
+  }
+  if (pixel_values.rank() != 2 || pixel_values.dim(0) != total || pixel_values.dim(1) != cfg.patch_dim()) {
+    return InvalidArgument("pixel_values is {}, expected [{}, {}] for the given grids", pixel_values.shape().to_string(),
+                           total, cfg.patch_dim());
+  }
+  return Status::Ok();
+}
+
+std::vector<int64_t> frame_cu_seqlens(const std::vector<GridTHW>& grids) {
+  std::vector<int64_t> cu{0};
+  for (const auto& g : grids) {
+    for (int64_t f = 0; f < g.t; ++f) cu.push_back(cu.back() + g.h * g.w);
+  }
+  return cu;
+}
+
+Result<Tensor> rotary_angles(const std::vector<GridTHW>& grids, int64_t head_dim, int64_t merge_size) {
+  // VisionRotaryEmbedding(head_dim / 2): inv_freq = 1 / theta^(arange(0, dim, 2) / dim), in float32 as torch.
+  const int64_t dim = head_dim / 2;
+  const int64_t q = dim / 2;
+  std::vector<float> inv_freq(static_cast<size_t>(q));
+  for (int64_t j = 0; j < q; ++j) {
+    const float e = static_cast<float>(2 * j) / static_cast<float>(dim);
+    inv_freq[static_cast<size_t>(j)] = 1.0f / std::pow(10000.0f, e);
+  }
+  int64_t total = 0;
+  for (const auto& g : grids) total += g.patches();
+  ERIC_ASSIGN_OR_RETURN(Tensor angles, Tensor::empty(DType::kF32, {total, dim}));
+  float* out = angles.mutable_data<float>();
+  const int64_t m = merge_size;
+  for (const auto& g : grids) {
+    for (int64_t f = 0; f < g.t; ++f) {
+      // Patches come in merge-block order: block row, block column, then the
+      // m x m patches inside the block.
+      for (int64_t bh = 0; bh < g.h / m; ++bh)
+        for (int64_t bw = 0; bw < g.w / m; ++bw)
+          for (int64_t ih = 0; ih < m; ++ih)
+            for (int64_t iw = 0; iw < m; ++iw) {
+              const float row = static_cast<float>(bh * m + ih);
+              const float col = static_cast<float>(bw * m + iw);
+              for (int64_t j = 0; j < q; ++j) {
+                out[j] = row * inv_freq[static_cast<size_t>(j)];
+                out[q + j] = col * inv_freq[static_cast<size_t>(j)];
+              }
+              out += dim;
+            }
+    }
+  }
+  return angles;
+}
+
+Result<std::pair<Tensor, Tensor>> rotary_cos_sin(const Tensor& angles) {
+  const int64_t n = angles.dim(0);
+  const int64_t half = angles.dim(1);
+  ERIC_ASSIGN_OR_RETURN(Tensor cos, Tensor::empty(DType::kF32, {n, 2 * half}));
+  ERIC_ASSIGN_OR_RETURN(Tensor sin, Tensor::empty(DType::kF32, {n, 2 * half}));
+  const float* a = angles.data<float>();
+  float* c = cos.mutable_data<float>();
+  float* s = sin.mutable_data<float>();
+  ThreadPool::global().parallel_for(n, 256, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      for (int64_t j = 0; j < half; ++j) {
+        const float x = a[i * half + j];
+        const float cx = std::cos(x), sx = std::sin(x);
+        c[i * 2 * half + j] = c[i * 2 * half + half + j] = cx;
+        s[i * 2 * half + j] = s[i * 2 * half + half + j] = sx;
+      }
+    }
+  });
+  return std::make_pair(std::move(cos), std::move(sin));
+}
+
+PatchEmbed PatchEmbed::load(nn::WeightLoader& loader, const std::string& prefix, const VisionConfig& cfg) {
+  PatchEmbed p;
+  Tensor kernel = loader.take(nn::join_name(prefix, "weight"),
+                              Shape{cfg.embed_dim, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size,
+                                    cfg.patch_size});
+  if (kernel.defined()) {
+    auto flat = kernel.reshape({cfg.embed_dim, cfg.patch_dim()});
+    if (flat.ok()) p.proj_ = nn::Linear::from_tensors(*flat, Tensor());
+  }
+  return p;
+}
+
+Result<VisionBlock> VisionBlock::load(nn::WeightLoader& loader, const std::string& prefix, const VisionConfig& cfg,
+                                      const BlockStyle& style, const nn::TensorParallel& tp) {
+  VisionBlock b;
+  constexpr float kEps = 1e-6f;
+  b.norm1_ = nn::Norm::load(loader, nn::join_name(prefix, "norm1"), cfg.embed_dim, kEps, style.norm);
+  b.norm2_ = nn::Norm::load(loader, nn::join_name(prefix, "norm2"), cfg.embed_dim, kEps, style.norm);
+  b.attn_ = nn::VisionAttention::load(loader, nn::join_name(prefix, "attn"), cfg.embed_dim, cfg.num_heads, tp);
+  b.gated_ = style.gated_mlp;
+  ERIC_ASSIGN_OR_RETURN(nn::Activation act, nn::activation_from_name(cfg.hidden_act));
+  if (style.gated_mlp) {
+    if (act != nn::Activation::kSilu) {
+      return Unimplemented("gated MLP with hidden_act '{}' (only silu is supported)", cfg.hidden_act);
+    }
+    b.gated_mlp_ = nn::GatedMLP::load(loader, nn::join_name(prefix, "mlp"), cfg.embed_dim, cfg.mlp_hidden, true, tp);
+  } else {
+    b.mlp_ = nn::MLP::load(loader, nn::join_name(prefix, "mlp"), cfg.embed_dim, cfg.mlp_hidden, 0, act, "fc1", "fc2", tp);
+  }
+  return b;
+}
+
+Status VisionBlock::forward(Tensor& x, const Tensor& cos, const Tensor& sin,
+                            const std::vector<int64_t>& cu_seqlens) const {
+  ERIC_ASSIGN_OR_RETURN(Tensor h, norm1_.forward(x));
+  ERIC_ASSIGN_OR_RETURN(Tensor a, attn_.forward(h, cos, sin, cu_seqlens));
+  ERIC_RETURN_IF_ERROR(cpu::add_(x, a));
+  ERIC_ASSIGN_OR_RETURN(h, norm2_.forward(x));
+  ERIC_ASSIGN_OR_RETURN(Tensor m, gated_ ? gated_mlp_.forward(h) : mlp_.forward(h));
+  return cpu::add_(x, m);
+}
+
+PatchMerger PatchMerger::load(nn::WeightLoader& loader, const std::string& prefix, const VisionConfig& cfg,
+                              nn::Norm::Kind norm, const nn::TensorParallel& tp) {
+  PatchMerger p;
+  p.merged_dim_ = cfg.embed_dim * cfg.merge_unit();
+  p.ln_q_ = nn::Norm::load(loader, nn::join_name(prefix, "ln_q"), cfg.embed_dim, 1e-6f, norm);
+  p.mlp_ = nn::MLP::load(loader, nn::join_name(prefix, "mlp"), p.merged_dim_, p.merged_dim_, cfg.out_hidden,
+                         nn::Activation::kGeluErf, "0", "2", tp);
+  return p;
+}
+
+Result<Tensor> PatchMerger::forward(const Tensor& x) const {
+  ERIC_ASSIGN_OR_RETURN(Tensor h, ln_q_.forward(x));
+  ERIC_ASSIGN_OR_RETURN(Tensor merged, h.reshape({-1, merged_dim_}));
+  return mlp_.forward(merged);
+}
+
+Result<VisionTowerWeights> VisionTowerWeights::load(const WeightMap& weights, const VisionConfig& cfg,
+                                                    const BlockStyle& style, const EncoderOptions& options) {
+  nn::TensorParallel tp;
+  if (options.collective && options.collective->world_size() > 1) {
+    const auto& c = options.collective;
+    tp.rank = c->rank();
+    tp.world_size = c->world_size();
+    tp.all_reduce = [c](Tensor& t) { return c->all_reduce_sum(t); };
+    if (cfg.num_heads % tp.world_size != 0 || cfg.mlp_hidden % tp.world_size != 0) {
+      return InvalidArgument("tensor parallel size {} does not divide num_heads {} and the MLP width {}",
+                             tp.world_size, cfg.num_heads, cfg.mlp_hidden);
+    }
+  }
+  nn::WeightLoader loader(weights, "visual.");
+  VisionTowerWeights w;
+  w.patch_embed = PatchEmbed::load(loader, "patch_embed.proj", cfg);
+  for (int64_t i = 0; i < cfg.depth; ++i) {
+    ERIC_ASSIGN_OR_RETURN(VisionBlock b, VisionBlock::load(loader, fmt::format("blocks.{}", i), cfg, style, tp));
+    w.blocks.push_back(std::move(b));
+  }
+  w.merger = PatchMerger::load(loader, "merger", cfg, style.norm, tp);
+  ERIC_RETURN_IF_ERROR(loader.finish());
+  return w;
+}
+
+namespace {
+// The item's pixel tensor and grid, under the image or the video names.
+Status item_inputs(const ProcessedItem& item, size_t index, const Tensor** pixels, const Tensor** grid) {
+  *pixels = item.find("pixel_values");
+  *grid = item.find("image_grid_thw");
+  if (*pixels == nullptr && *grid == nullptr) {
+    *pixels = item.find("pixel_values_videos");
+    *grid = item.find("video_grid_thw");
+  }
+  if (*pixels == nullptr || *grid == nullptr) {
+    return InvalidArgument("item {} lacks pixel_values/image_grid_thw (or pixel_values_videos/video_grid_thw)", index);
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<std::vector<Tensor>> PackedVisionEncoder::encode(const std::vector<const ProcessedItem*>& items) {
+  if (items.empty()) return std::vector<Tensor>{};
+  std::vector<GridTHW> grids;
+  std::vector<const Tensor*> pixels;
+  std::vector<int64_t> item_tokens;
+  int64_t total_patches = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Tensor* px = nullptr;
+    const Tensor* grid = nullptr;
+    ERIC_RETURN_IF_ERROR(item_inputs(*items[i], i, &px, &grid));
+    ERIC_ASSIGN_OR_RETURN(auto item_grids, grids_from_tensor(*grid));
+    int64_t patches = 0;
+    for (const auto& g : item_grids) patches += g.patches();
+    if (px->rank() != 2 || px->dim(0) != patches) {
+      return InvalidArgument("item {}: pixel_values is {}, but its grids hold {} patches", i, px->shape().to_string(),
+                             patches);
+    }
+    grids.insert(grids.end(), item_grids.begin(), item_grids.end());
+    pixels.push_back(px);
+    item_tokens.push_back(patches / cfg_.merge_unit());
+    total_patches += patches;
+  }
+  const int64_t width = pixels[0]->dim(1);
+  ERIC_ASSIGN_OR_RETURN(Tensor packed, Tensor::empty(DType::kF32, {total_patches, width}));
+  int64_t row = 0;
+  for (size_t i = 0; i < pixels.size(); ++i) {
+    if (pixels[i]->dim(1) != width || pixels[i]->dtype() != DType::kF32) {
+      return InvalidArgument("item {}: pixel_values is {} {}, expected float32 rows of {}", i,
+                             dtype_name(pixels[i]->dtype()), pixels[i]->shape().to_string(), width);
+    }
+    ERIC_ASSIGN_OR_RETURN(Tensor dst, packed.slice(0, row, row + pixels[i]->dim(0)));
+    ERIC_RETURN_IF_ERROR(dst.copy_from(*pixels[i]));
+    row += pixels[i]->dim(0);
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor merged, forward(packed, grids));
+  std::vector<Tensor> out;
+  int64_t start = 0;
+  for (int64_t n : item_tokens) {
+    ERIC_ASSIGN_OR_RETURN(Tensor part, merged.slice(0, start, start + n));
+    // Own copies, so one item's result does not keep the whole batch alive.
+    ERIC_ASSIGN_OR_RETURN(Tensor copy, part.clone());
+    out.push_back(std::move(copy));
+    start += n;
+  }
+  return out;
+}
+
+}  // namespace eric::models::qwen2_vl

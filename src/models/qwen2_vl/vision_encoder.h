@@ -1,0 +1,24 @@
+// The Qwen2-VL vision tower (Qwen2VisionTransformerPretrainedModel): patch
+// embedding, pre-LayerNorm blocks with QuickGELU MLPs and 2-D rotary
+// attention within each frame, and the PatchMerger.
+#pragma once
+
+#include <memory>
+
+#include "models/qwen2_vl/vision_common.h"
+
+namespace eric::models::qwen2_vl {
+
+class Qwen2VisionEncoder : public PackedVisionEncoder {
+ public:
+  // `weights`: the checkpoint's "visual." tensors with the prefix stripped.
+  static Result<std::unique_ptr<Qwen2VisionEncoder>> load(const VisionConfig& cfg, const WeightMap& weights,
+                                                           const EncoderOptions& options = {});
+  Result<Tensor> forward(const Tensor& pixel_values, const std::vector<GridTHW>& grids) const override;
+
+ private:
+  explicit Qwen2VisionEncoder(VisionConfig cfg) : PackedVisionEncoder(std::move(cfg)) {}
+  VisionTowerWeights w_;
+};
+
+}  // namespace eric::models::qwen2_vl
