@@ -16,7 +16,9 @@ using simd::v16;
 
 namespace {
 
-constexpr int64_t kRowsMax = (kQueryBlock + kRowTile - 1) / kRowTile * kRowTile;
+// Row capacity of the scratch: a whole number of register tiles and of
+// 16-row vectors (the rescale loop in online_softmax runs over 16 rows).
+constexpr int64_t kRowsMax = (kQueryBlock + 47) / 48 * 48;
 constexpr int kKeyVecs = static_cast<int>(kKeyBlock / simd::kW);
 
 // kt[d][j] = k[j][d] for j < nk; zero for the padded keys.
@@ -61,31 +63,36 @@ ERIC_INLINE void scores(const float* q, const float* kt, float* s, int64_t rows,
 }
 
 // Turns score rows into probabilities against the updated running max and
-// records how much each row's earlier output must shrink (alpha).
-ERIC_INLINE void online_softmax(float* s, int64_t rows, int64_t nk, float* m, float* l, float* alpha) {
+// records how much each row's earlier output must shrink (alpha). The
+// rescale factors are computed 16 rows at a time, not one scalar exp per row.
+ERIC_INLINE void online_softmax(float* s, int64_t rows, int64_t nk, float* m, float* m_new, float* l,
+                                float* alpha) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < rows; ++i) {
     float* si = s + i * kKeyBlock;
     for (int64_t j = nk; j < kKeyBlock; ++j) si[j] = neg_inf;  // padded keys get probability 0
-    v16 x[kKeyVecs];
-    v16 mx = simd::splat(neg_inf);
+    v16 mx = simd::load(si);
 #pragma GCC unroll 4
-    for (int c = 0; c < kKeyVecs; ++c) {
-      x[c] = simd::load(si + c * simd::kW);
-      mx = simd::vmax(mx, x[c]);
-    }
-    const float m_new = std::max(m[i], simd::hmax(mx));
-    alpha[i] = std::exp(m[i] - m_new);  // m[i] = -inf on the first tile: alpha = 0
-    const v16 mv = simd::splat(m_new);
+    for (int c = 1; c < kKeyVecs; ++c) mx = simd::vmax(mx, simd::load(si + c * simd::kW));
+    m_new[i] = std::max(m[i], simd::hmax(mx));
+  }
+  // rows_max is a multiple of 16 (Workspace), so whole vectors are in bounds;
+  // on the first tile m = -inf and alpha = e^-inf = 0.
+  for (int64_t i = 0; i < rows; i += simd::kW) {
+    simd::store(alpha + i, simd::vexp(simd::load(m + i) - simd::load(m_new + i)));
+    simd::store(m + i, simd::load(m_new + i));
+  }
+  for (int64_t i = 0; i < rows; ++i) {
+    float* si = s + i * kKeyBlock;
+    const v16 mv = simd::splat(m_new[i]);
     v16 sum = simd::splat(0.0f);
 #pragma GCC unroll 4
     for (int c = 0; c < kKeyVecs; ++c) {
-      const v16 p = simd::vexp(x[c] - mv);
+      const v16 p = simd::vexp(simd::load(si + c * simd::kW) - mv);
       simd::store(si + c * simd::kW, p);
       sum += p;
     }
     l[i] = l[i] * alpha[i] + simd::hsum(sum);
-    m[i] = m_new;
   }
 }
 
@@ -145,6 +152,7 @@ Workspace::Workspace(int64_t d)
       s(static_cast<size_t>(kRowsMax * kKeyBlock)),
       o(static_cast<size_t>(kRowsMax * padded_dim)),
       m(kRowsMax),
+      m_new(kRowsMax),
       l(kRowsMax),
       alpha(kRowsMax) {}
 
@@ -164,7 +172,7 @@ ERIC_CPU_CLONES void run_tile(const TileTask& t, Workspace& ws) {
     pack_kt(ws.kt.data(), t.k + k0 * t.k_stride, t.k_stride, nk, d_len);
     pack_v(ws.v.data(), t.v + k0 * t.v_stride, t.v_stride, nk, d_len, dp);
     scores(q, ws.kt.data(), ws.s.data(), rows, d_len);
-    online_softmax(ws.s.data(), rows, nk, ws.m.data(), ws.l.data(), ws.alpha.data());
+    online_softmax(ws.s.data(), rows, nk, ws.m.data(), ws.m_new.data(), ws.l.data(), ws.alpha.data());
     accumulate_pv(ws.s.data(), ws.v.data(), ws.o.data(), ws.alpha.data(), rows, nk, dp);
   }
 

@@ -15,7 +15,9 @@
 
 namespace eric::cpu::attention {
 
-constexpr int64_t kQueryBlock = 64;  // query rows per task
+// Query rows per task: a multiple of kRowTile, and large so that packing a
+// key tile (done per task) is spread over many rows.
+constexpr int64_t kQueryBlock = 126;
 constexpr int64_t kKeyBlock = 64;    // keys per score tile: 4 vectors of 16
 constexpr int64_t kRowTile = 6;      // rows per register tile (6 x 4 vectors = 24 accumulators)
 
@@ -46,7 +48,7 @@ struct Workspace {
   std::vector<float> v;  // [kKeyBlock, padded_dim], zero beyond head_dim
   std::vector<float> s;  // [rows_max, kKeyBlock] scores, then probabilities
   std::vector<float> o;  // [rows_max, padded_dim] unnormalised output
-  std::vector<float> m, l, alpha;  // per row: running max, running sum, rescale
+  std::vector<float> m, m_new, l, alpha;  // per row: running max, its update, running sum, rescale
 };
 
 void run_tile(const TileTask& task, Workspace& ws);
