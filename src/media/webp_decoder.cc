@@ -67,6 +67,21 @@ Result<RgbImage> decode_webp(std::string_view bytes, const DecodeOptions& option
   ERIC_RETURN_IF_ERROR(check_image_dimensions("WebP", features.width, features.height, options));
   if (features.has_animation) return decode_animated_first_frame(bytes, features.width, features.height);
 
+  // The bitstream is taken from the container the way Pillow's
+  // WebPAnimDecoder takes it (WebPDemux, frame 1), so files whose RIFF
+  // structure Pillow rejects, or whose chunk sizes cut the bitstream short,
+  // fail here too; WebPDecode on the whole file would be more lenient.
+  WebPData whole{data, bytes.size()};
+  std::unique_ptr<WebPDemuxer, decltype(&WebPDemuxDelete)> demux(WebPDemux(&whole), &WebPDemuxDelete);
+  if (!demux) return DataLoss("WebP container could not be parsed (corrupt or truncated RIFF chunks)");
+  WebPIterator frame;
+  if (!WebPDemuxGetFrame(demux.get(), 1, &frame)) return DataLoss("WebP file has no image frame");
+  const WebPData fragment = frame.fragment;
+  const bool full_canvas = frame.x_offset == 0 && frame.y_offset == 0 && frame.width == features.width &&
+                           frame.height == features.height;
+  WebPDemuxReleaseIterator(&frame);
+  if (!full_canvas) return DataLoss("WebP still image frame does not cover its canvas");
+
   WebPDecoderConfig config;
   if (!WebPInitDecoderConfig(&config)) return Internal("WebP: WebPInitDecoderConfig failed");
   RgbImage image(features.width, features.height);
@@ -75,7 +90,7 @@ Result<RgbImage> decode_webp(std::string_view bytes, const DecodeOptions& option
   config.output.u.RGBA.rgba = image.pixels.data();
   config.output.u.RGBA.stride = features.width * 3;
   config.output.u.RGBA.size = image.pixels.size();
-  code = WebPDecode(data, bytes.size(), &config);
+  code = WebPDecode(fragment.bytes, fragment.size, &config);
   WebPFreeDecBuffer(&config.output);
   if (code != VP8_STATUS_OK) return DataLoss("WebP decoding failed: {}", vp8_status_name(code));
   return image;
