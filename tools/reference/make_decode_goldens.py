@@ -282,6 +282,14 @@ def build_cases():
         + png_chunk(b"IEND", b""))
     add("png_no_iend", "png", sig + ihdr + png_chunk(b"IDAT", z))
     add("png_extra_image_data", "png", sig + ihdr + png_chunk(b"IDAT", zlib.compress(raw + raw)) + png_chunk(b"IEND", b""))
+    whole = sig + ihdr + png_chunk(b"IDAT", z) + png_chunk(b"IEND", b"")
+    add("png_cut_in_stream_checksum", "png", whole[:-12 - 4 - 2])  # rows complete; adler32, CRC, IEND cut
+    long_idat = bytearray(sig + ihdr + png_chunk(b"IDAT", z))
+    long_idat[33:37] = struct.pack(">I", 0x7FFFFFF0)  # IDAT length far past the end of the file
+    add("png_idat_length_past_end", "png", bytes(long_idat))
+    bad_adler = bytearray(whole)
+    bad_adler[-12 - 4 - 1] ^= 0xFF
+    add("refused_png_bad_stream_checksum", "png", bytes(bad_adler))
     add("refused_png_bad_text_crc_before_idat", "png", sig + ihdr + bad_crc(png_chunk(b"tEXt", b"a\0b"))
         + png_chunk(b"IDAT", z) + png_chunk(b"IEND", b""))
     add("refused_png_missing_rows", "png", sig + ihdr + png_chunk(b"IDAT", zlib.compress(raw[:-5])) + png_chunk(b"IEND", b""))
@@ -307,6 +315,10 @@ def build_cases():
     add("webp_lossy_alpha", "webp", pil_bytes(Image.fromarray(photo(29, 19, 4), "RGBA"), "WEBP", quality=80))
     add("webp_lossless_alpha", "webp",
         pil_bytes(Image.fromarray(photo(27, 15, 4), "RGBA"), "WEBP", lossless=True, exact=True))
+    grown = bytearray(pil_bytes(Image.fromarray((np.arange(9 * 7 * 3).reshape(7, 9, 3) * 7 % 256).astype(np.uint8)),
+                                "WEBP", lossless=True))  # no rng: keeps other cases stable
+    grown[len(grown) // 2:len(grown) // 2] = b"\x00" * 6  # bytes inserted: the chunk size now cuts the bitstream
+    add("refused_webp_chunk_cuts_bitstream", "webp", bytes(grown))
     add("webp_1x1", "webp", pil_bytes(Image.fromarray(photo(1, 1)), "WEBP", quality=90))
     f1, f2 = Image.fromarray(photo(16, 12)), Image.fromarray(photo(16, 12)[::-1].copy())
     add("webp_animated", "webp", pil_bytes(f1, "WEBP", save_all=True, append_images=[f2], lossless=True))
