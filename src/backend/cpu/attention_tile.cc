@@ -30,9 +30,12 @@ ERIC_INLINE void pack_kt(float* kt, const float* k, int64_t k_stride, int64_t nk
       for (int64_t j = nk; j < kKeyBlock; ++j) kt[d * kKeyBlock + j] = 0.0f;
 }
 
+// vp[j][d] = v[j][d]; zero for d >= d_len (rows >= nk are never read).
 ERIC_INLINE void pack_v(float* vp, const float* v, int64_t v_stride, int64_t nk, int64_t d_len, int64_t dp) {
-  for (int64_t j = 0; j < nk; ++j)
+  for (int64_t j = 0; j < nk; ++j) {
     for (int64_t d = 0; d < d_len; ++d) vp[j * dp + d] = v[j * v_stride + d];
+    for (int64_t d = d_len; d < dp; ++d) vp[j * dp + d] = 0.0f;
+  }
 }
 
 // s[rows, kKeyBlock] = q[rows, d_len] * kt[d_len, kKeyBlock].
@@ -143,21 +146,29 @@ ERIC_INLINE void accumulate_pv(const float* p, const float* vp, float* o, const 
 
 }  // namespace
 
+ERIC_CPU_CLONES void pack_keys_values(const float* k, int64_t k_stride, const float* v, int64_t v_stride,
+                                      int64_t len, int64_t head_dim, float* kt, float* vp) {
+  const int64_t dp = padded_dim(head_dim);
+  for (int64_t t = 0; t < key_tiles(len); ++t) {
+    const int64_t k0 = t * kKeyBlock, nk = std::min(kKeyBlock, len - k0);
+    pack_kt(kt + t * kt_tile_floats(head_dim), k + k0 * k_stride, k_stride, nk, head_dim);
+    pack_v(vp + t * vp_tile_floats(head_dim), v + k0 * v_stride, v_stride, nk, head_dim, dp);
+  }
+}
+
 Workspace::Workspace(int64_t d)
     : head_dim(d),
-      padded_dim((d + simd::kW - 1) / simd::kW * simd::kW),
+      padded(padded_dim(d)),
       q(static_cast<size_t>(kRowsMax * d)),
-      kt(static_cast<size_t>(d * kKeyBlock)),
-      v(static_cast<size_t>(kKeyBlock * padded_dim)),
       s(static_cast<size_t>(kRowsMax * kKeyBlock)),
-      o(static_cast<size_t>(kRowsMax * padded_dim)),
+      o(static_cast<size_t>(kRowsMax * padded)),
       m(kRowsMax),
       m_new(kRowsMax),
       l(kRowsMax),
       alpha(kRowsMax) {}
 
 ERIC_CPU_CLONES void run_tile(const TileTask& t, Workspace& ws) {
-  const int64_t d_len = ws.head_dim, dp = ws.padded_dim;
+  const int64_t d_len = ws.head_dim, dp = ws.padded;
   const int64_t rows = (t.q_rows + kRowTile - 1) / kRowTile * kRowTile;
   float* q = ws.q.data();
   for (int64_t i = 0; i < t.q_rows; ++i)
@@ -167,13 +178,12 @@ ERIC_CPU_CLONES void run_tile(const TileTask& t, Workspace& ws) {
   std::fill(ws.m.begin(), ws.m.end(), -std::numeric_limits<float>::infinity());
   std::fill(ws.l.begin(), ws.l.end(), 0.0f);
 
-  for (int64_t k0 = 0; k0 < t.kv_len; k0 += kKeyBlock) {
+  for (int64_t k0 = 0, tile = 0; k0 < t.kv_len; k0 += kKeyBlock, ++tile) {
     const int64_t nk = std::min(kKeyBlock, t.kv_len - k0);
-    pack_kt(ws.kt.data(), t.k + k0 * t.k_stride, t.k_stride, nk, d_len);
-    pack_v(ws.v.data(), t.v + k0 * t.v_stride, t.v_stride, nk, d_len, dp);
-    scores(q, ws.kt.data(), ws.s.data(), rows, d_len);
+    const float* vp = t.vp + tile * vp_tile_floats(d_len);
+    scores(q, t.kt + tile * kt_tile_floats(d_len), ws.s.data(), rows, d_len);
     online_softmax(ws.s.data(), rows, nk, ws.m.data(), ws.m_new.data(), ws.l.data(), ws.alpha.data());
-    accumulate_pv(ws.s.data(), ws.v.data(), ws.o.data(), ws.alpha.data(), rows, nk, dp);
+    accumulate_pv(ws.s.data(), vp, ws.o.data(), ws.alpha.data(), rows, nk, dp);
   }
 
   for (int64_t i = 0; i < t.q_rows; ++i) {
