@@ -1,0 +1,292 @@
+// The engine loop in-process, talking to it over ipc:// like the router does,
+// with fake executors (the real multi-process one is tested in
+// tests/executor/engine_server_test.cc).
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "engine/zmq_transport.h"
+
+namespace eric::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    char tmpl[] = "/tmp/eric-engine-test-XXXXXX";
+    path = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Embedding of an item: [num_tokens, 2] filled with num_tokens. Batches whose
+// model is "bad" fail; an optional gate holds each batch until opened.
+class FakeExecutor final : public BatchExecutor {
+ public:
+  Result<std::vector<Tensor>> execute_model(const Batch& batch) override {
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      ++batches;
+      max_batch = std::max(max_batch, batch.size());
+      running = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return open; });
+      running = false;
+    }
+    for (const auto& e : batch.entries) {
+      if (e.item.modality != batch.modality || e.item.model_id != batch.model_id) return Internal("mixed batch");
+    }
+    if (batch.model_id == "bad") return Internal("the encoder exploded on batch {}", batch.batch_id);
+    std::vector<Tensor> out;
+    for (const auto& e : batch.entries) {
+      Tensor t = Tensor::empty(DType::kF32, {e.item.num_tokens, 2}).value();
+      for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = static_cast<float>(e.item.num_tokens);
+      out.push_back(t);
+    }
+    return out;
+  }
+  ExecutorHealth health() const override { return {true, 2, 2, ""}; }
+
+  void set_open(bool o) {
+    std::lock_guard<std::mutex> lock(mu);
+    open = o;
+    cv.notify_all();
+  }
+  void wait_running() {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return running; });
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = true;
+  bool running = false;
+  int batches = 0;
+  size_t max_batch = 0;
+};
+
+struct EngineHarness {
+  TempDir dir;
+  std::shared_ptr<FakeExecutor> fake = std::make_shared<FakeExecutor>();
+  std::unique_ptr<Engine> engine;
+  std::future<Status> done;
+
+  explicit EngineHarness(SchedulerLimits limits = {4, 1000}) {
+    engine = std::make_unique<Engine>(EngineOptions{dir.path.string(), limits, 5s});
+    auto ex = fake;
+    done = std::async(std::launch::async, [this, ex] {
+      return engine->run([ex]() -> Result<std::shared_ptr<BatchExecutor>> { return std::shared_ptr<BatchExecutor>(ex); });
+    });
+  }
+  ~EngineHarness() {
+    fake->set_open(true);
+    engine->request_stop();
+    if (done.valid()) done.wait();
+  }
+};
+
+struct Client {
+  zmq::context_t ctx{1};
+  zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
+  explicit Client(const std::string& endpoint) {
+    dealer.set(zmq::sockopt::linger, 0);
+    dealer.connect(endpoint);
+  }
+  void send(const Message& m) { ASSERT_TRUE(send_message(dealer, m).ok()); }
+  Message recv(std::chrono::milliseconds timeout = 10s) {
+    auto got = receive_message(dealer, false, timeout);
+    EXPECT_TRUE(got.ok() && got->has_value()) << "no answer from the engine";
+    if (!got.ok() || !got->has_value()) return Message{};
+    EXPECT_TRUE((*got)->status.ok()) << (*got)->status.to_string();
+    return std::move((*got)->message);
+  }
+};
+
+EncodeRequest make_request(uint64_t id, int items, std::string model = "m") {
+  EncodeRequest r;
+  r.request_id = id;
+  for (int i = 0; i < items; ++i) {
+    EncodeItem it;
+    it.item_id = fmt::format("r{}-{}", id, i);
+    it.modality = i % 3 == 2 ? "video" : "image";
+    it.model_id = model;
+    it.num_tokens = 1 + (static_cast<int64_t>(id) + i) % 5;
+    it.return_embedding = true;
+    it.tensors.emplace_back("pixel_values", Tensor::zeros(DType::kF32, {it.num_tokens, 3}).value());
+    r.items.push_back(std::move(it));
+  }
+  return r;
+}
+
+TEST(EngineTest, ConcurrentClientsGetEachRequestAnsweredOnceWithItsEmbeddings) {
+  EngineHarness h;
+  constexpr int kClients = 4, kPerClient = 15;
+  std::vector<std::thread> clients;
+  std::vector<int> bad(kClients, 0);
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      Client client(h.engine->endpoint());
+      std::map<uint64_t, EncodeRequest> sent;
+      for (int k = 0; k < kPerClient; ++k) {
+        uint64_t id = static_cast<uint64_t>(c * 1000 + k + 1);
+        sent[id] = make_request(id, 1 + k % 4);
+        client.send(sent[id]);
+      }
+      std::set<uint64_t> answered;
+      for (int k = 0; k < kPerClient; ++k) {
+        Message m = client.recv();
+        auto* resp = std::get_if<EncodeResponse>(&m);
+        if (resp == nullptr || resp->code != ErrorCode::kOk || !sent.count(resp->request_id) ||
+            !answered.insert(resp->request_id).second) {
+          ++bad[c];
+          continue;
+        }
+        const auto& req = sent[resp->request_id];
+        if (resp->items.size() != req.items.size()) { ++bad[c]; continue; }
+        for (size_t i = 0; i < req.items.size(); ++i) {
+          const Tensor& e = resp->items[i].embedding;
+          if (resp->items[i].item_id != req.items[i].item_id || e.dim(0) != req.items[i].num_tokens ||
+              e.data<float>()[0] != static_cast<float>(req.items[i].num_tokens)) {
+            ++bad[c];
+          }
+        }
+      }
+      // Nothing more arrives: every request was answered exactly once.
+      auto extra = receive_message(client.dealer, false, 100ms);
+      if (!extra.ok() || extra->has_value()) ++bad[c];
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(bad, std::vector<int>(kClients, 0));
+  EXPECT_LE(h.fake->max_batch, 4u);
+}
+
+TEST(EngineTest, StatusIsAnsweredWhileABatchRuns) {
+  EngineHarness h;
+  h.fake->set_open(false);
+  Client client(h.engine->endpoint());
+  client.send(make_request(1, 1));
+  h.fake->wait_running();
+  client.send(make_request(2, 2));  // same socket: handled before the query below
+  const auto start = std::chrono::steady_clock::now();
+  client.send(StatusQuery{99});
+  Message m = client.recv(2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+  auto* s = std::get_if<StatusReply>(&m);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->request_id, 99u);
+  EXPECT_TRUE(s->ready);
+  EXPECT_EQ(s->workers_alive, 2);
+  EXPECT_EQ(s->queue_length, 2);  // request 2's items wait behind the running batch
+  h.fake->set_open(true);
+  std::set<uint64_t> ids;
+  for (int i = 0; i < 2; ++i) ids.insert(std::get<EncodeResponse>(client.recv()).request_id);
+  EXPECT_EQ(ids, (std::set<uint64_t>{1, 2}));
+}
+
+TEST(EngineTest, FailedBatchFailsOnlyItsRequests) {
+  EngineHarness h;
+  Client client(h.engine->endpoint());
+  client.send(make_request(1, 1, "bad"));
+  client.send(make_request(2, 1, "good"));
+  std::map<uint64_t, EncodeResponse> got;
+  for (int i = 0; i < 2; ++i) {
+    auto r = std::get<EncodeResponse>(client.recv());
+    got[r.request_id] = r;
+  }
+  EXPECT_EQ(got[1].code, ErrorCode::kInternal);
+  EXPECT_NE(got[1].error_message.find("exploded"), std::string::npos);
+  EXPECT_EQ(got[2].code, ErrorCode::kOk);
+}
+
+TEST(EngineTest, MalformedAndDuplicateRequestsGetErrors) {
+  EngineHarness h;
+  Client client(h.engine->endpoint());
+  // A request whose payload frame is missing: answered with an error for its id.
+  Frames frames = encode_message(make_request(5, 1)).value();
+  frames.payloads.clear();
+  ASSERT_TRUE(send_frames(client.dealer, frames).ok());
+  auto r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.request_id, 5u);
+  EXPECT_EQ(r.code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error_message.find("payload"), std::string::npos) << r.error_message;
+  // An empty request.
+  client.send(EncodeRequest{6, {}, 0});
+  r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.request_id, 6u);
+  EXPECT_EQ(r.code, ErrorCode::kInvalidArgument);
+  // A duplicate id while the first is pending.
+  h.fake->set_open(false);
+  client.send(make_request(7, 1));
+  h.fake->wait_running();
+  client.send(make_request(7, 1));
+  r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(r.error_message.find("already pending"), std::string::npos);
+  h.fake->set_open(true);
+  r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.request_id, 7u);
+  EXPECT_EQ(r.code, ErrorCode::kOk);
+}
+
+TEST(EngineTest, ShutdownDrainsQueuedWorkThenAcknowledgesAndCleansUp) {
+  EngineHarness h({1, 1000});
+  Client client(h.engine->endpoint());
+  h.fake->set_open(false);
+  for (uint64_t id = 1; id <= 3; ++id) client.send(make_request(id, 2));
+  h.fake->wait_running();
+  client.send(Shutdown{50});
+  // New work after the shutdown request is refused.
+  client.send(make_request(4, 1));
+  auto refused = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(refused.request_id, 4u);
+  EXPECT_EQ(refused.code, ErrorCode::kUnavailable);
+  h.fake->set_open(true);
+  std::set<uint64_t> ok;
+  for (int i = 0; i < 3; ++i) {
+    auto r = std::get<EncodeResponse>(client.recv());
+    EXPECT_EQ(r.code, ErrorCode::kOk) << r.error_message;
+    ok.insert(r.request_id);
+  }
+  EXPECT_EQ(ok, (std::set<uint64_t>{1, 2, 3}));
+  auto ack = std::get<StatusReply>(client.recv());
+  EXPECT_EQ(ack.request_id, 50u);
+  EXPECT_FALSE(ack.ready);
+  ASSERT_EQ(h.done.wait_for(5s), std::future_status::ready);
+  EXPECT_TRUE(h.done.get().ok());
+  EXPECT_FALSE(fs::exists(h.dir.path / "engine.sock"));
+}
+
+TEST(EngineTest, StopFlagDrainsLikeSigterm) {
+  EngineHarness h;
+  Client client(h.engine->endpoint());
+  h.fake->set_open(false);
+  client.send(make_request(1, 3));
+  h.fake->wait_running();
+  h.engine->stop_flag().store(true);
+  h.fake->set_open(true);
+  auto r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.code, ErrorCode::kOk);
+  ASSERT_EQ(h.done.wait_for(5s), std::future_status::ready);
+}
+
+TEST(EngineTest, ExecutorStartFailureEndsRunWithItsError) {
+  TempDir dir;
+  Engine engine({dir.path.string(), {4, 100}, 1s});
+  Status st = engine.run([]() -> Result<std::shared_ptr<BatchExecutor>> { return NotFound("no such model 'x'"); });
+  EXPECT_EQ(st.code(), ErrorCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir.path / "engine.sock"));
+}
+
+}  // namespace
+}  // namespace eric::engine
