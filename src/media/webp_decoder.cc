@@ -1,8 +1,8 @@
 // WebP through libwebp. Pillow opens every WebP with WebPAnimDecoder (RGBA,
-// not premultiplied) and shows its first frame; for a still image that is
-// the plain decode, done here straight into the RGB buffer. Animated files go
-// through WebPAnimDecoder like Pillow, so the first frame is composed on the
-// canvas the same way.
+// not premultiplied) and shows its first frame. For a still image that is
+// the demuxed frame's plain decode, done here straight into the RGB buffer;
+// animated files go through WebPAnimDecoder like Pillow, so the first frame
+// is composed on the canvas the same way.
 #include <webp/decode.h>
 #include <webp/demux.h>
 
