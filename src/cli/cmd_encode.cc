@@ -1,0 +1,147 @@
+// `eric encode`: preprocesses images and runs the model's encoder in-process
+// (all images in one batch), writing embeddings_0, embeddings_1, ... (float32)
+// to a safetensors file. With --inputs, the encoder takes pixel_values and
+// image_grid_thw from a safetensors file instead (one image per grid row),
+// which checks the encoder against golden data without the preprocessing.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "media/image_decoder.h"
+#include "media/media_loader.h"
+#include "models/loaded_model.h"
+#include "tensor/safetensors.h"
+
+namespace eric::cli {
+
+namespace {
+
+struct EncodeArgs {
+  std::string model_dir;
+  std::vector<std::string> images;
+  std::string inputs;
+  std::string backend;
+  std::optional<int64_t> min_pixels;
+  std::optional<int64_t> max_pixels;
+  std::string out;
+};
+
+// "scheme:" prefix (http:, https:, data:, file:) -> fetched by MediaLoader;
+// anything else is a local path, read directly (the CLI user is trusted).
+bool is_url(const std::string& s) {
+  const auto colon = s.find(':');
+  if (colon == std::string::npos || colon < 2) return false;  // "C:" style and bare names are paths
+  for (size_t i = 0; i < colon; ++i) {
+    const char c = s[i];
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+Result<std::string> read_bytes(const std::string& image) {
+  if (is_url(image)) {
+    media::MediaLoader loader(media::MediaLoaderOptions{});
+    ERIC_ASSIGN_OR_RETURN(media::LoadedMedia loaded, loader.load(image));
+    return std::move(loaded.bytes);
+  }
+  std::ifstream in(image, std::ios::binary);
+  if (!in) return NotFound("cannot open image file '{}'", image);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One ProcessedItem per row of image_grid_thw, slicing pixel_values.
+Result<std::vector<models::ProcessedItem>> items_from_inputs(const std::string& path) {
+  ERIC_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
+  ERIC_ASSIGN_OR_RETURN(Tensor pixels, file.get("pixel_values"));
+  ERIC_ASSIGN_OR_RETURN(Tensor grid, file.get("image_grid_thw"));
+  ERIC_ASSIGN_OR_RETURN(grid, grid.to(DType::kI64));
+  if (grid.rank() != 2 || grid.dim(1) != 3) {
+    return InvalidArgument("{}: image_grid_thw must be [n, 3], got {}", path, grid.shape().to_string());
+  }
+  ERIC_ASSIGN_OR_RETURN(pixels, pixels.to(DType::kF32));
+  std::vector<models::ProcessedItem> items;
+  int64_t row = 0;
+  for (int64_t i = 0; i < grid.dim(0); ++i) {
+    const int64_t* g = grid.data<int64_t>() + 3 * i;
+    const int64_t n = g[0] * g[1] * g[2];
+    if (row + n > pixels.dim(0)) {
+      return InvalidArgument("{}: pixel_values has {} rows, fewer than the grids need", path, pixels.dim(0));
+    }
+    models::ProcessedItem item;
+    ERIC_ASSIGN_OR_RETURN(Tensor px, pixels.slice(0, row, row + n));
+    ERIC_ASSIGN_OR_RETURN(Tensor gi, grid.slice(0, i, i + 1));
+    ERIC_ASSIGN_OR_RETURN(gi, gi.clone());
+    item.tensors.emplace_back("pixel_values", px);
+    item.tensors.emplace_back("image_grid_thw", gi);
+    items.push_back(std::move(item));
+    row += n;
+  }
+  if (row != pixels.dim(0)) {
+    return InvalidArgument("{}: pixel_values has {} rows, the grids cover {}", path, pixels.dim(0), row);
+  }
+  return items;
+}
+
+Status run_encode(const EncodeArgs& args) {
+  if (args.images.empty() == args.inputs.empty()) return InvalidArgument("give either --image (repeatable) or --inputs");
+  ERIC_ASSIGN_OR_RETURN(models::LoadedModel model, models::load_model(args.model_dir, /*load_encoder=*/true));
+  std::vector<models::ProcessedItem> items;
+  if (!args.inputs.empty()) {
+    ERIC_ASSIGN_OR_RETURN(items, items_from_inputs(args.inputs));
+  } else {
+    models::ProcessorOptions options;
+    ERIC_ASSIGN_OR_RETURN(options.backend, models::image_processor_backend_from_string(args.backend));
+    options.min_pixels = args.min_pixels;
+    options.max_pixels = args.max_pixels;
+    for (const auto& path : args.images) {
+      ERIC_ASSIGN_OR_RETURN(std::string bytes, read_bytes(path));
+      auto image = media::decode_image(bytes);
+      if (!image.ok()) return image.status().with_context(path);
+      auto item = model.processor->process_image(*image, options);
+      if (!item.ok()) return item.status().with_context(path);
+      items.push_back(*std::move(item));
+    }
+  }
+  std::vector<const models::ProcessedItem*> batch;
+  for (const auto& item : items) batch.push_back(&item);
+  const auto start = std::chrono::steady_clock::now();
+  ERIC_ASSIGN_OR_RETURN(std::vector<Tensor> embeddings, model.encoder->encode(batch));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  NamedTensors out;
+  for (size_t i = 0; i < embeddings.size(); ++i) {
+    fmt::print("embeddings_{}: {}\n", i, embeddings[i].shape().to_string());
+    out.emplace_back(fmt::format("embeddings_{}", i), embeddings[i]);
+  }
+  ERIC_RETURN_IF_ERROR(write_safetensors(args.out, out));
+  fmt::print("encoded {} item{} in {:.3f} s -> {}\n", items.size(), items.size() == 1 ? "" : "s", seconds, args.out);
+  return Status::Ok();
+}
+
+void add_encode_command(CLI::App& app) {
+  auto args = std::make_shared<EncodeArgs>();
+  auto* cmd = app.add_subcommand("encode", "preprocess images and run the model's encoder, write the embeddings");
+  cmd->add_option("--model", args->model_dir, "model folder (config.json, safetensors)")->required();
+  cmd->add_option("--image", args->images, "image path, or http(s)://, data: or file:// URL (repeatable)");
+  cmd->add_option("--inputs", args->inputs, "safetensors with pixel_values and image_grid_thw (skips preprocessing)");
+  cmd->add_option("--image-processor-backend", args->backend, "pillow or torchvision");
+  cmd->add_option("--min-pixels", args->min_pixels, "override the processor's min_pixels");
+  cmd->add_option("--max-pixels", args->max_pixels, "override the processor's max_pixels");
+  cmd->add_option("--out", args->out, "output .safetensors file")->required();
+  cmd->callback([args] {
+    Status st = run_encode(*args);
+    if (!st.ok()) fail(st);
+  });
+}
+
+}  // namespace
+
+ERIC_REGISTER_COMMAND(add_encode_command);
+
+}  // namespace eric::cli
