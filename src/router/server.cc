@@ -11,6 +11,7 @@
 #include <future>
 #include <thread>
 
+#include "distributed/shm_segment.h"
 #include "models/loaded_model.h"
 #include "router/api_response.h"
 #include "router/api_service.h"
@@ -227,6 +228,9 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
         spdlog::error("the engine process {}; failing in-flight requests, /health reports 503 from now on", *exit);
         s.client->mark_dead("engine process " + *exit);
         s.metrics->set_engine_up(false);
+        // A killed engine cannot unlink its shared memory; its workers die
+        // with it (parent-death signal), so theirs is freed at shutdown.
+        if (int n = distributed::cleanup_stale_shm_segments()) spdlog::info("removed {} stale shared-memory segment(s)", n);
         continue;
       }
       if (Clock::now() >= next_check) {
@@ -304,6 +308,8 @@ Status run_server(ServeOptions o) {
     s.process.reset();  // kills an engine still running
     s.http.reset();
   }
+  // Segments of any process that died without cleaning up (a crashed engine or worker).
+  distributed::cleanup_stale_shm_segments();
   Status removed = remove_run_dir(run_dir);
   if (!removed.ok()) spdlog::warn("{}", removed.message());
   return status;
