@@ -108,7 +108,9 @@ TEST(ResampleTest, TorchWeightsFitInt16) {
     for (int32_t w : c.weights) max_w = std::max(max_w, w);
     EXPECT_LT(max_w, 1 << 15) << in << "->" << out;
     // One more bit would overflow int16 (unless capped at 22 bits).
-    if (c.precision < 22) EXPECT_GE(2 * max_w + 1, 1 << 15) << in << "->" << out;
+    if (c.precision < 22) {
+      EXPECT_GE(2 * max_w + 1, 1 << 15) << in << "->" << out;
+    }
     EXPECT_LE(c.precision, 22);
   }
 }
