@@ -15,11 +15,8 @@
 // the swscale defaults for colour matrix and range).
 //
 // Usage (what `--video` / "modality": "video" wire to):
-//   auto media = loader.load(url);                       // MediaLoader
-//   Result<DecodedVideo> v = is_jpeg_frame_list(media->mime_type)
-//       ? decode_jpeg_frame_list(*MediaLoader::split_jpeg_frame_list(url, max), selection, limits)
-//       : decode_video(media->bytes, selection, limits);
-//   then qwen2_vl::VideoProcessor::process_video(v->frames, ...).
+//   Result<DecodedVideo> v = load_and_decode_video(loader, url, FrameSelection{}, VideoDecodeOptions{});
+//   then qwen2_vl::VideoProcessor::process_video(v->frames, processor_options).
 #pragma once
 
 #include <cstdint>
@@ -32,6 +29,8 @@
 #include "media/image.h"
 
 namespace eric::media {
+
+class MediaLoader;
 
 // Limits checked from the container and codec headers before frames are
 // decoded; exceeding one is ResourceExhausted naming the limit.
@@ -77,6 +76,16 @@ Result<DecodedVideo> decode_video(std::string_view bytes, const FrameSelection& 
 Result<DecodedVideo> decode_jpeg_frame_list(const std::vector<std::string>& jpeg_frames,
                                             const FrameSelection& selection = {},
                                             const VideoDecodeOptions& options = {});
+
+// A request URL to frames: data:video/jpeg;base64,<f1>,<f2>,... frame lists
+// (recognised by that prefix, any case) go through
+// MediaLoader::split_jpeg_frame_list + decode_jpeg_frame_list with
+// options.max_input_bytes as the size cap; any other URL (http(s), data:
+// with a container, file://) through loader.load + decode_video. Errors of
+// the loader (PermissionDenied, NotFound, ...) pass through unchanged.
+Result<DecodedVideo> load_and_decode_video(const MediaLoader& loader, std::string_view url,
+                                           const FrameSelection& selection = {},
+                                           const VideoDecodeOptions& options = {});
 
 // True for the MIME type of Cornserve's frame lists ("video/jpeg", any case).
 bool is_jpeg_frame_list(std::string_view mime_type);

@@ -7,7 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "media/base64.h"
 #include "media/image_decoder.h"
+#include "media/media_loader.h"
 #include "media/video_decoder.h"
 
 namespace eric::media {
@@ -166,6 +168,27 @@ TEST(JpegFrameListTest, BadLists) {
   auto r = decode_jpeg_frame_list({jpeg, "not a jpeg"});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().to_string().find("JPEG frame 1"), std::string::npos) << r.status().to_string();
+}
+
+TEST(LoadAndDecodeVideoTest, DataUris) {
+  MediaLoader loader(MediaLoaderOptions{});
+  const std::string mp4 = read_file(kDir + "h264.mp4");
+  auto v = load_and_decode_video(loader, "data:video/mp4;base64," + base64_encode(mp4));
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_EQ(v->total_frames, 40);
+  EXPECT_EQ(v->frames.size(), 32u);
+
+  const std::string jpeg = read_file(std::string(ERIC_SOURCE_DIR) + "/tests/data/sample.jpg");
+  const std::string b64 = base64_encode(jpeg);
+  auto list = load_and_decode_video(loader, "data:Video/JPEG;base64," + b64 + "," + b64 + "," + b64);
+  ASSERT_TRUE(list.ok()) << list.status().to_string();
+  EXPECT_EQ(list->frames.size(), 3u);
+  EXPECT_EQ(list->codec, "jpeg");
+
+  auto broken = load_and_decode_video(loader, "data:video/jpeg;base64," + b64 + ",,");
+  ASSERT_FALSE(broken.ok());
+  auto garbage = load_and_decode_video(loader, "data:video/mp4;base64,AAAAAAAA");
+  EXPECT_EQ(garbage.status().code(), ErrorCode::kDataLoss) << garbage.status().to_string();
 }
 
 }  // namespace
