@@ -10,8 +10,8 @@
 // register-blocked micro-kernel, updates each row's running max m and sum l,
 // rescales the output accumulator by e^(m_old - m_new) and adds P V. Only one
 // [kQueryBlock x kKeyBlock] score tile exists per thread, so scratch memory
-// does not grow with the sequence length (the packed K and V are the size of
-// K and V).
+// does not grow with the sequence length (the packed K and V take about the
+// size of K and V: O(tokens), never O(tokens^2)).
 #pragma once
 
 #include <cstdint>
@@ -19,8 +19,9 @@
 
 namespace eric::cpu::attention {
 
-// Query rows per task: a multiple of kRowTile, and large so that packing a
-// key tile (done per task) is spread over many rows.
+// Query rows per task: a multiple of kRowTile, and large so that the
+// per-tile softmax bookkeeping and the load of each packed K/V tile are
+// spread over many rows.
 constexpr int64_t kQueryBlock = 126;
 constexpr int64_t kKeyBlock = 64;    // keys per score tile: 4 vectors of 16
 constexpr int64_t kRowTile = 6;      // rows per register tile (6 x 4 vectors = 24 accumulators)
