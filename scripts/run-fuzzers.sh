@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-10}"
 filter="${2:-}"
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+cmake --build --preset fuzz --target fuzzers
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 status=0
