@@ -67,7 +67,10 @@ struct StatusReply {
   std::string detail;          // why not ready, when not
 };
 
-// Asks the engine to finish in-flight work and exit.
+// Asks the engine to finish in-flight work and exit. The engine stops taking
+// new requests (they get kUnavailable), answers everything pending, then
+// acknowledges with a StatusReply (same request_id, ready = false) just
+// before it exits.
 struct Shutdown {
   uint64_t request_id = 0;
 };

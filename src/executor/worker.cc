@@ -1,5 +1,6 @@
 #include "executor/worker.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -109,6 +110,9 @@ std::vector<std::string> worker_args(const WorkerOptions& o) {
 }
 
 Status run_worker(const WorkerOptions& o) {
+  // Ctrl-C reaches the whole process group; the engine decides when workers
+  // stop (it closes the ring after draining), so a worker ignores SIGINT.
+  signal(SIGINT, SIG_IGN);
   if (o.threads > 0) ThreadPool::set_global_threads(o.threads);
   zmq::context_t ctx(1);
   zmq::socket_t push(ctx, zmq::socket_type::push);
