@@ -126,10 +126,12 @@ TEST(EcStorageTest, WritesOneEcCacheTensorAtomically) {
   std::atomic<bool> done{false};
   std::atomic<int> partial_seen{0};
   const std::string path = ec_cache_path(dir.path().string(), "req-7");
-  // A consumer polling for the file must never see it half written.
+  // A consumer polling for the file must never see it half written: either
+  // it is absent (the writer below removes it between rounds) or complete.
   std::thread reader([&] {
     while (!done) {
-      if (fs::exists(path) && !SafetensorsFile::open(path).ok()) partial_seen++;
+      auto f = SafetensorsFile::open(path);
+      if (!f.ok() && f.status().code() != ErrorCode::kNotFound) partial_seen++;
     }
   });
   for (int i = 0; i < 20; ++i) {

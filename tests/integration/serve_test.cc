@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -116,6 +117,15 @@ std::set<std::string> shm_entries() {
   return out;
 }
 
+// The creator pid in a segment name "eric-<pid>-<tag>-<random>", or -1.
+pid_t shm_creator_pid(const std::string& name) {
+  if (name.rfind("eric-", 0) != 0) return -1;
+  pid_t pid = 0;
+  size_t i = 5;
+  for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) pid = pid * 10 + (name[i] - '0');
+  return i > 5 && i < name.size() && name[i] == '-' ? pid : -1;
+}
+
 // ‖a − ref‖ / ‖ref‖ for a float32 embedding sent as base64.
 double relative_error(const json& embedding, const Tensor& ref) {
   auto bytes = media::base64_decode(embedding["data"].get<std::string>());
@@ -164,7 +174,8 @@ class ServeTest : public ::testing::Test {
 
   // SIGTERM: clean exit, no descendant process, no run folder, no shm segment left.
   void stop_and_check_clean(ServeProcess& server) {
-    auto children = descendants(server.pid());
+    const pid_t server_pid = server.pid();
+    auto children = descendants(server_pid);
     auto code = server.stop(SIGTERM, std::chrono::seconds(30));
     ASSERT_TRUE(code.has_value()) << "server did not exit after SIGTERM\n" << server.log();
     EXPECT_EQ(*code, 0) << server.log();
@@ -173,9 +184,13 @@ class ServeTest : public ::testing::Test {
       EXPECT_FALSE(process_alive(p)) << "process " << p << " survived the server";
     }
     EXPECT_TRUE(fs::is_empty(runtime_dir_)) << "run folder left in " << runtime_dir_;
+    // Only segments this server's processes created count ("eric-<pid>-..."):
+    // ctest runs other servers in parallel, whose live segments are theirs.
+    std::set<pid_t> ours(children.begin(), children.end());
+    ours.insert(server_pid);
     std::set<std::string> leaked;
     for (const auto& e : shm_entries()) {
-      if (!shm_before_.count(e)) leaked.insert(e);
+      if (!shm_before_.count(e) && ours.count(shm_creator_pid(e))) leaked.insert(e);
     }
     EXPECT_TRUE(leaked.empty()) << "shared memory left: " << *leaked.begin();
   }
