@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/media_argument.h"
 #include "media/image_decoder.h"
 #include "media/media_loader.h"
 #include "models/loaded_model.h"
@@ -30,31 +31,6 @@ struct EncodeArgs {
   std::optional<int64_t> max_pixels;
   std::string out;
 };
-
-// "scheme:" prefix (http:, https:, data:, file:) -> fetched by MediaLoader;
-// anything else is a local path, read directly (the CLI user is trusted).
-bool is_url(const std::string& s) {
-  const auto colon = s.find(':');
-  if (colon == std::string::npos || colon < 2) return false;  // "C:" style and bare names are paths
-  for (size_t i = 0; i < colon; ++i) {
-    const char c = s[i];
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.')) return false;
-  }
-  return true;
-}
-
-Result<std::string> read_bytes(const std::string& image) {
-  if (is_url(image)) {
-    media::MediaLoader loader(media::MediaLoaderOptions{});
-    ERIC_ASSIGN_OR_RETURN(media::LoadedMedia loaded, loader.load(image));
-    return std::move(loaded.bytes);
-  }
-  std::ifstream in(image, std::ios::binary);
-  if (!in) return NotFound("cannot open image file '{}'", image);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // One ProcessedItem per row of image_grid_thw, slicing pixel_values.
 Result<std::vector<models::ProcessedItem>> items_from_inputs(const std::string& path) {
@@ -101,7 +77,7 @@ Status run_encode(const EncodeArgs& args) {
     options.min_pixels = args.min_pixels;
     options.max_pixels = args.max_pixels;
     for (const auto& path : args.images) {
-      ERIC_ASSIGN_OR_RETURN(std::string bytes, read_bytes(path));
+      ERIC_ASSIGN_OR_RETURN(std::string bytes, read_media_argument(path));
       auto image = media::decode_image(bytes);
       if (!image.ok()) return image.status().with_context(path);
       auto item = model.processor->process_image(*image, options);

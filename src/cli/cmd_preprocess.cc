@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/media_argument.h"
 #include "media/image_decoder.h"
 #include "media/media_loader.h"
 #include "models/loaded_model.h"
@@ -28,38 +29,13 @@ struct PreprocessArgs {
   std::string out;
 };
 
-bool has_scheme(const std::string& s) {
-  const auto colon = s.find(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  for (size_t i = 0; i < colon; ++i) {
-    const char c = s[i];
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '+' || c == '-' || c == '.')) return false;
-  }
-  return true;
-}
-
-Result<std::string> read_image_bytes(const std::string& image) {
-  if (has_scheme(image)) {
-    media::MediaLoaderOptions options;
-    media::MediaLoader loader(options);
-    ERIC_ASSIGN_OR_RETURN(media::LoadedMedia loaded, loader.load(image));
-    return std::move(loaded.bytes);
-  }
-  std::ifstream in(image, std::ios::binary);
-  if (!in) return NotFound("cannot open image file '{}'", image);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in.good() && !in.eof()) return IoError("error reading image file '{}'", image);
-  return ss.str();
-}
-
 Status run_preprocess(const PreprocessArgs& args) {
   ERIC_ASSIGN_OR_RETURN(models::LoadedModel model, models::load_model(args.model_dir, /*load_encoder=*/false));
   models::ProcessorOptions options;
   ERIC_ASSIGN_OR_RETURN(options.backend, models::image_processor_backend_from_string(args.backend));
   options.min_pixels = args.min_pixels;
   options.max_pixels = args.max_pixels;
-  ERIC_ASSIGN_OR_RETURN(std::string bytes, read_image_bytes(args.image));
+  ERIC_ASSIGN_OR_RETURN(std::string bytes, read_media_argument(args.image));
   auto image = media::decode_image(bytes);
   if (!image.ok()) return image.status().with_context(args.image);
   ERIC_ASSIGN_OR_RETURN(models::ProcessedItem item, model.processor->process_image(*image, options));
