@@ -19,6 +19,20 @@ threads="${THREADS:-$(nproc)}"
 iters="${ITERS:-3}"
 sizes="${SIZES:-448 1024}"
 archs=("$@")
+
+# Debian's torch uses the same OpenBLAS (libblas.so.3 -> openblas-openmp), which
+# falls back to its slow Prescott kernels on CPUs newer than it knows. eric
+# re-selects the core at start (src/backend/cpu/gemm.cc); give the reference
+# the same core through OpenBLAS' own variable, or the comparison is unfair.
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+  flags="$(grep -m1 '^flags' /proc/cpuinfo)"
+  if [[ "$flags" == *avx512f* && "$flags" == *avx512bw* && "$flags" == *avx512vl* && "$flags" == *avx512dq* ]]; then
+    export OPENBLAS_CORETYPE=SkylakeX
+  elif [[ "$flags" == *avx2* && "$flags" == *fma* ]]; then
+    export OPENBLAS_CORETYPE=Haswell
+  fi
+fi
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset} (eric and the reference)"
 [ ${#archs[@]} -eq 0 ] && archs=(qwen2_vl qwen2_5_vl)
 
 for arch in "${archs[@]}"; do
