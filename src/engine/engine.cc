@@ -15,6 +15,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 constexpr const char* kWakeEndpoint = "inproc://eric-engine-wake";
+
+// Deadlines are wall-clock times set by the router on the same machine.
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 }
 
 Engine::Engine(EngineOptions options) : options_(std::move(options)), scheduler_(options_.limits) {}
@@ -64,7 +70,18 @@ void Engine::runner_loop(ExecutorFactory make_executor) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return scheduler_.queue_length() > 0 || draining_; });
-      if (scheduler_.queue_length() == 0) break;  // draining and idle
+      // Items nobody waits for any more are dropped before batching.
+      auto expired = scheduler_.expire(now_unix_ms());
+      if (!expired.empty()) {
+        for (auto& r : expired) outbox_.push_back(std::move(r));
+        lock.unlock();
+        wake_();
+        lock.lock();
+      }
+      if (scheduler_.queue_length() == 0) {
+        if (draining_) break;  // draining and idle
+        continue;
+      }
       if (!executor_) {
         // No executor: fail what is queued (the engine is about to exit).
         auto failed = scheduler_.fail_all(Unavailable("the model executor failed to start: {}", executor_error_.message()));
@@ -78,8 +95,17 @@ void Engine::runner_loop(ExecutorFactory make_executor) {
       batch_running_ = true;
     }
     const auto start = Clock::now();
-    auto result = ex->execute_model(*batch);
-    const auto ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    Result<std::vector<Tensor>> result = Internal("batch {} did not run", batch->batch_id);
+    try {
+      result = ex->execute_model(*batch);
+    } catch (const std::exception& e) {
+      // A throwing executor fails this batch's requests only; the engine goes on.
+      result = Internal("batch {} failed: the executor threw: {}", batch->batch_id, e.what());
+    } catch (...) {
+      result = Internal("batch {} failed: the executor threw a non-standard exception", batch->batch_id);
+    }
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    const double ms = static_cast<double>(elapsed.count()) / 1000.0;
     if (result.ok()) {
       spdlog::debug("batch {}: {} {} item(s), {} tokens in {:.1f} ms", batch->batch_id, batch->size(), batch->modality,
                     batch->num_tokens, ms);
@@ -88,7 +114,7 @@ void Engine::runner_loop(ExecutorFactory make_executor) {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto done = scheduler_.complete_batch(*batch, std::move(result));
+      auto done = scheduler_.complete_batch(*batch, std::move(result), elapsed);
       for (auto& r : done) outbox_.push_back(std::move(r));
       batch_running_ = false;
     }
@@ -193,6 +219,12 @@ Status Engine::run(ExecutorFactory make_executor) {
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t m;
       while (wake_rx.recv(m, zmq::recv_flags::dontwait)) {}
+    }
+    {
+      // Also while a long batch runs: a request past its deadline is answered
+      // within one poll period, not when the batch ends.
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto& r : scheduler_.expire(now_unix_ms())) outbox_.push_back(std::move(r));
     }
     flush_outbox();
     if (items[0].revents & ZMQ_POLLIN) {

@@ -9,7 +9,9 @@
 // finished batch is answered without polling delay). The runner thread takes
 // batches from the scheduler and calls execute_model. Every request is
 // answered exactly once: with its embeddings, with the error of the batch
-// that failed it, or with Unavailable at shutdown.
+// that failed it (an executor that throws fails only that batch), with
+// DeadlineExceeded once its deadline passes (checked before every batch and
+// every 50 ms by the socket thread), or with Unavailable at shutdown.
 //
 // Shutdown (a Shutdown message or request_stop(), e.g. from SIGTERM): new
 // requests are refused, queued and running work drains for up to

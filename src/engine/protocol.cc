@@ -104,7 +104,14 @@ Status pack(Packer& p, const EncodeRequest& m, std::vector<Tensor>& payloads) {
 }
 
 Status pack(Packer& p, const EncodeResponse& m, std::vector<Tensor>& payloads) {
-  pack_prefix(p, kEncodeResponse, m.request_id, 3);
+  pack_prefix(p, kEncodeResponse, m.request_id, 6);
+  pack_str(p, "queue_us");
+  p.pack_int64(m.queue_us);
+  pack_str(p, "encode_us");
+  p.pack_int64(m.encode_us);
+  pack_str(p, "batch_sizes");
+  p.pack_array(static_cast<uint32_t>(m.batch_sizes.size()));
+  for (int32_t b : m.batch_sizes) p.pack_int32(b);
   pack_str(p, "code");
   p.pack_uint32(static_cast<uint32_t>(m.code));
   pack_str(p, "error_message");
@@ -361,6 +368,23 @@ Result<EncodeResponse> unpack_encode_response(const MapView& m, uint64_t request
       item.embedding = std::move(named.second);
     }
     resp.items.push_back(std::move(item));
+  }
+  ERIC_ASSIGN_OR_RETURN(resp.queue_us, m.get_i64("queue_us"));
+  ERIC_ASSIGN_OR_RETURN(resp.encode_us, m.get_i64("encode_us"));
+  if (resp.queue_us < 0 || resp.encode_us < 0) {
+    return DataLoss("negative engine timing (queue_us {}, encode_us {})", resp.queue_us, resp.encode_us);
+  }
+  ERIC_ASSIGN_OR_RETURN(const msgpack::object_array* sizes, m.get_array("batch_sizes"));
+  if (sizes->size != 0 && sizes->size != resp.items.size()) {
+    return DataLoss("batch_sizes has {} entries for {} items (expected none or one per item)", sizes->size,
+                    resp.items.size());
+  }
+  for (uint32_t i = 0; i < sizes->size; ++i) {
+    ERIC_ASSIGN_OR_RETURN(int64_t b, m.as_i64(sizes->ptr[i], "batch_sizes"));
+    if (b < 1 || b > static_cast<int64_t>(kMaxArray)) {
+      return DataLoss("batch_sizes[{}] = {} is out of range [1, {}]", i, b, kMaxArray);
+    }
+    resp.batch_sizes.push_back(static_cast<int32_t>(b));
   }
   return resp;
 }

@@ -21,7 +21,8 @@
 
 namespace eric::engine {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// 2: EncodeResponse carries queue_us, encode_us and batch_sizes.
+inline constexpr uint32_t kProtocolVersion = 2;
 
 // One item to encode, preprocessed by the router.
 struct EncodeItem {
@@ -39,7 +40,10 @@ struct EncodeItem {
 struct EncodeRequest {
   uint64_t request_id = 0;
   std::vector<EncodeItem> items;
-  int64_t deadline_unix_ms = 0;  // 0: none
+  // Wall-clock time (ms since the Unix epoch; the router and engine share the
+  // machine's clock) after which nobody waits for the answer: the engine drops
+  // the request's queued items and answers kDeadlineExceeded. 0: none.
+  int64_t deadline_unix_ms = 0;
 };
 
 struct ItemResult {
@@ -52,6 +56,14 @@ struct EncodeResponse {
   ErrorCode code = ErrorCode::kOk;  // kOk, or why the request failed
   std::string error_message;
   std::vector<ItemResult> items;    // in request order, when code == kOk
+  // Where the request's time in the engine went (for /metrics): encode_us is
+  // the summed run time of the batches that carried its items, queue_us the
+  // rest of its time in the engine (waiting before and between them).
+  int64_t queue_us = 0;
+  int64_t encode_us = 0;
+  // Per item, in request order: the size of the batch it ran in. Empty, or
+  // one entry per item (the workers' answers to the engine leave it empty).
+  std::vector<int32_t> batch_sizes;
 };
 
 // Liveness and load, asked by the router for /health, /queue_length, /info.

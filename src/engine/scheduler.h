@@ -13,9 +13,18 @@
 // a batch fails, every request with an item in it fails at once with that
 // error, and its items still waiting in the queue are dropped.
 //
+// Deadlines: expire() fails every request whose deadline_unix_ms has passed
+// with kDeadlineExceeded and drops its queued items, so no batch spends time
+// on an answer nobody waits for. The engine calls it before each next_batch()
+// and periodically while a batch runs.
+//
+// Timing: each response carries queue_us / encode_us and per-item batch
+// sizes (see EncodeResponse); complete_batch() takes the batch's run time.
+//
 // Not thread-safe: the engine guards it with its own mutex.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -54,15 +63,22 @@ class Scheduler {
   static Status validate(const SchedulerLimits& limits);
 
   // Queues a request's items. Fails (and queues nothing) for an empty
-  // request or a request_id that is already pending.
+  // request or a request_id that is already pending. A request already past
+  // its deadline is queued and failed by the next expire().
   Status add_request(EncodeRequest request);
+
+  // Fails the requests whose deadline is at or before `now_unix_ms` (ms since
+  // the Unix epoch) and returns their responses.
+  std::vector<EncodeResponse> expire(int64_t now_unix_ms);
 
   // The next batch by the rule above, or nullopt when the queue is empty.
   std::optional<Batch> next_batch();
 
   // Records a batch's outcome (one embedding per entry, in entry order, or an
   // error) and returns the responses of the requests it completed or failed.
-  std::vector<EncodeResponse> complete_batch(const Batch& batch, Result<std::vector<Tensor>> outcome);
+  // `elapsed`: how long the batch ran (its requests' encode time).
+  std::vector<EncodeResponse> complete_batch(const Batch& batch, Result<std::vector<Tensor>> outcome,
+                                             std::chrono::microseconds elapsed = std::chrono::microseconds(0));
 
   // Fails every pending request (queued or in a batch) with `error`, e.g. at
   // shutdown, and returns their responses.
@@ -76,8 +92,14 @@ class Scheduler {
   struct PendingRequest {
     std::vector<ItemResult> results;  // in request order
     size_t remaining = 0;
+    int64_t deadline_unix_ms = 0;     // 0: none
+    std::chrono::steady_clock::time_point arrival;
+    int64_t encode_us = 0;            // summed run time of its batches so far
+    std::vector<int32_t> batch_sizes; // per item; 0 until the item ran
   };
   EncodeResponse fail_request(uint64_t request_id, const Status& error);
+  // Fills the response's timing fields from the request's record.
+  static void set_timing(const PendingRequest& pending, EncodeResponse& response);
 
   SchedulerLimits limits_;
   std::deque<BatchEntry> queue_;

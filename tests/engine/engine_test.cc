@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <stdexcept>
 #include <future>
 #include <map>
 #include <set>
@@ -47,6 +49,11 @@ class FakeExecutor final : public BatchExecutor {
       if (e.item.modality != batch.modality || e.item.model_id != batch.model_id) return Internal("mixed batch");
     }
     if (batch.model_id == "bad") return Internal("the encoder exploded on batch {}", batch.batch_id);
+    if (batch.model_id == "throw") throw std::runtime_error("forward pass threw on purpose");
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (const auto& e : batch.entries) seen.push_back(e.item.item_id);
+    }
     std::vector<Tensor> out;
     for (const auto& e : batch.entries) {
       Tensor t = Tensor::empty(DType::kF32, {e.item.num_tokens, 2}).value();
@@ -73,6 +80,7 @@ class FakeExecutor final : public BatchExecutor {
   bool running = false;
   int batches = 0;
   size_t max_batch = 0;
+  std::vector<std::string> seen;  // items of the batches that ran
 };
 
 struct EngineHarness {
@@ -207,6 +215,76 @@ TEST(EngineTest, FailedBatchFailsOnlyItsRequests) {
   EXPECT_EQ(got[1].code, ErrorCode::kInternal);
   EXPECT_NE(got[1].error_message.find("exploded"), std::string::npos);
   EXPECT_EQ(got[2].code, ErrorCode::kOk);
+}
+
+TEST(EngineTest, ThrowingExecutorFailsOnlyItsBatchAndTheEngineGoesOn) {
+  EngineHarness h;
+  Client client(h.engine->endpoint());
+  client.send(make_request(1, 1, "throw"));
+  auto r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.request_id, 1u);
+  EXPECT_EQ(r.code, ErrorCode::kInternal);
+  EXPECT_NE(r.error_message.find("threw on purpose"), std::string::npos) << r.error_message;
+  client.send(make_request(2, 2));
+  r = std::get<EncodeResponse>(client.recv());
+  EXPECT_EQ(r.request_id, 2u);
+  EXPECT_EQ(r.code, ErrorCode::kOk) << r.error_message;
+}
+
+int64_t unix_ms_from_now(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             (std::chrono::system_clock::now() + d).time_since_epoch())
+      .count();
+}
+
+TEST(EngineTest, RequestPastItsDeadlineIsAnsweredWhileABatchRunsAndNeverEncoded) {
+  EngineHarness h;
+  h.fake->set_open(false);
+  Client client(h.engine->endpoint());
+  client.send(make_request(1, 1));  // holds the executor
+  h.fake->wait_running();
+  EncodeRequest late = make_request(2, 1);
+  late.deadline_unix_ms = unix_ms_from_now(200ms);
+  client.send(late);
+  client.send(make_request(3, 1));
+  const auto start = std::chrono::steady_clock::now();
+  auto r = std::get<EncodeResponse>(client.recv(3s));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.request_id, 2u);
+  EXPECT_EQ(r.code, ErrorCode::kDeadlineExceeded) << r.error_message;
+  EXPECT_GE(took, 150ms);
+  EXPECT_LT(took, 1s);  // not when the running batch ends
+  h.fake->set_open(true);
+  std::set<uint64_t> ok;
+  for (int i = 0; i < 2; ++i) {
+    auto done = std::get<EncodeResponse>(client.recv());
+    EXPECT_EQ(done.code, ErrorCode::kOk);
+    ok.insert(done.request_id);
+  }
+  EXPECT_EQ(ok, (std::set<uint64_t>{1, 3}));
+  std::lock_guard<std::mutex> lock(h.fake->mu);
+  EXPECT_EQ(std::count(h.fake->seen.begin(), h.fake->seen.end(), "r2-0"), 0) << "an expired item was encoded";
+}
+
+TEST(EngineTest, ResponsesSplitQueueAndEncodeTime) {
+  EngineHarness h;
+  h.fake->set_open(false);
+  Client client(h.engine->endpoint());
+  client.send(make_request(1, 1));
+  h.fake->wait_running();
+  client.send(make_request(2, 3));  // waits behind request 1's batch
+  std::this_thread::sleep_for(150ms);
+  h.fake->set_open(true);
+  auto first = std::get<EncodeResponse>(client.recv());
+  auto second = std::get<EncodeResponse>(client.recv());
+  ASSERT_EQ(first.request_id, 1u);
+  ASSERT_EQ(second.request_id, 2u);
+  EXPECT_GE(first.encode_us, 140000) << "request 1 spent ~150 ms in its batch";
+  EXPECT_LT(first.queue_us, 100000);
+  EXPECT_GE(second.queue_us, 140000) << "request 2 waited ~150 ms for the executor";
+  EXPECT_EQ(first.batch_sizes, (std::vector<int32_t>{1}));
+  // Items 0 and 1 are images (one batch of 2), item 2 a video (alone).
+  EXPECT_EQ(second.batch_sizes, (std::vector<int32_t>{2, 2, 1}));
 }
 
 TEST(EngineTest, MalformedAndDuplicateRequestsGetErrors) {

@@ -168,7 +168,7 @@ TEST(ProtocolTest, RejectsUnknownVersionAndType) {
     p.pack("type"); p.pack("status_query");
     p.pack("request_id"); p.pack(1);
   });
-  expect_error(decode_message(h, {}), "protocol version 2");
+  expect_error(decode_message(h, {}), fmt::format("protocol version {} is not supported", kProtocolVersion + 1));
   h = make_header([](auto& p) {
     p.pack_map(3);
     p.pack("v"); p.pack(kProtocolVersion);
@@ -288,6 +288,47 @@ TEST(ProtocolTest, MisalignedRawFramesAreCopiedAligned) {
   const Tensor& e = std::get<EncodeResponse>(*out).items[0].embedding;
   EXPECT_EQ(reinterpret_cast<uintptr_t>(e.raw_data()) % 4, 0u);
   EXPECT_EQ(e.data<float>()[2], 3.0f);
+}
+
+TEST(ProtocolTest, EncodeResponseCarriesTimingAndBatchSizes) {
+  EncodeResponse in;
+  in.request_id = 3;
+  in.items = {{"a", Tensor()}, {"b", Tensor()}};
+  in.queue_us = 1500;
+  in.encode_us = 250000;
+  in.batch_sizes = {4, 1};
+  const auto r = std::get<EncodeResponse>(round_trip(in));
+  EXPECT_EQ(r.queue_us, 1500);
+  EXPECT_EQ(r.encode_us, 250000);
+  EXPECT_EQ(r.batch_sizes, (std::vector<int32_t>{4, 1}));
+}
+
+TEST(ProtocolTest, RejectsBadTimingAndBatchSizes) {
+  auto response = [](int64_t queue_us, std::vector<int64_t> sizes, int items) {
+    return make_header([&](auto& p) {
+      p.pack_map(9);
+      p.pack("v"); p.pack(kProtocolVersion);
+      p.pack("type"); p.pack("encode_response");
+      p.pack("request_id"); p.pack(5);
+      p.pack("code"); p.pack(0);
+      p.pack("error_message"); p.pack("");
+      p.pack("items"); p.pack_array(items);
+      for (int i = 0; i < items; ++i) {
+        p.pack_map(2);
+        p.pack("id"); p.pack("x");
+        p.pack("embedding"); p.pack_nil();
+      }
+      p.pack("queue_us"); p.pack(queue_us);
+      p.pack("encode_us"); p.pack(7);
+      p.pack("batch_sizes"); p.pack(sizes);
+    });
+  };
+  EXPECT_TRUE(decode_message(response(0, {3, 3}, 2), {}).ok());
+  EXPECT_TRUE(decode_message(response(0, {}, 2), {}).ok());
+  expect_error(decode_message(response(-1, {}, 1), {}), "negative engine timing");
+  expect_error(decode_message(response(0, {1}, 2), {}), "batch_sizes has 1 entries for 2 items");
+  expect_error(decode_message(response(0, {0}, 1), {}), "batch_sizes[0] = 0 is out of range");
+  expect_error(decode_message(response(0, {1 << 20}, 1), {}), "is out of range");
 }
 
 }  // namespace

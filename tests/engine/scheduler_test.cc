@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 namespace eric::engine {
 namespace {
 
@@ -225,6 +227,63 @@ TEST(SchedulerTest, FailAllAnswersEveryPendingRequest) {
   EXPECT_EQ(s.queue_length(), 0);
   // The in-flight batch finishing later answers nothing twice.
   EXPECT_TRUE(s.complete_batch(*in_flight, embeddings_for(*in_flight)).empty());
+}
+
+TEST(SchedulerTest, ExpiredRequestsFailWithDeadlineExceededAndLeaveTheQueue) {
+  Scheduler s({4, 1000});
+  EncodeRequest late = request(1, {item("a", 1), item("b", 1)});
+  late.deadline_unix_ms = 1000;
+  EncodeRequest timely = request(2, {item("c", 1)});
+  timely.deadline_unix_ms = 5000;
+  ASSERT_TRUE(s.add_request(std::move(late)).ok());
+  ASSERT_TRUE(s.add_request(std::move(timely)).ok());
+  ASSERT_TRUE(s.add_request(request(3, {item("d", 1)})).ok());  // no deadline
+  EXPECT_TRUE(s.expire(999).empty());
+  auto expired = s.expire(1000);  // the deadline itself counts as passed
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].request_id, 1u);
+  EXPECT_EQ(expired[0].code, ErrorCode::kDeadlineExceeded);
+  EXPECT_NE(expired[0].error_message.find("deadline"), std::string::npos);
+  // Its items never reach a batch; the others keep their order.
+  auto b = s.next_batch();
+  EXPECT_EQ(ids(*b), (std::vector<std::string>{"c", "d"}));
+  // A request expiring while its batch runs is answered once, now.
+  auto again = s.expire(6000);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].request_id, 2u);
+  auto done = s.complete_batch(*b, embeddings_for(*b));
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].request_id, 3u);
+  EXPECT_TRUE(s.expire(1LL << 60).empty());  // request 3 had none
+}
+
+TEST(SchedulerTest, ResponsesCarryBatchSizesAndEncodeTime) {
+  Scheduler s({2, 1000});
+  ASSERT_TRUE(s.add_request(request(1, {item("a", 1), item("b", 1), item("c", 1)})).ok());
+  ASSERT_TRUE(s.add_request(request(2, {item("d", 1)})).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));  // real time in the engine > fake run times
+  auto b1 = s.next_batch();  // a, b
+  EXPECT_TRUE(s.complete_batch(*b1, embeddings_for(*b1), std::chrono::microseconds(3000)).empty());
+  auto b2 = s.next_batch();  // c, d
+  auto done = s.complete_batch(*b2, embeddings_for(*b2), std::chrono::microseconds(500));
+  ASSERT_EQ(done.size(), 2u);
+  const EncodeResponse& r1 = done[0].request_id == 1 ? done[0] : done[1];
+  const EncodeResponse& r2 = done[0].request_id == 1 ? done[1] : done[0];
+  EXPECT_EQ(r1.batch_sizes, (std::vector<int32_t>{2, 2, 2}));
+  EXPECT_EQ(r2.batch_sizes, (std::vector<int32_t>{2}));
+  // Encode time is the sum of its batches' run times; the rest of its time
+  // in the engine is queueing.
+  EXPECT_EQ(r1.encode_us, 3500);
+  EXPECT_EQ(r2.encode_us, 500);
+  EXPECT_GE(r1.queue_us, 30000 - 3500);
+  EXPECT_GE(r2.queue_us, 30000 - 500);
+  EXPECT_LT(r1.queue_us, 10'000'000);
+  // A failed request carries its timing but no batch sizes.
+  ASSERT_TRUE(s.add_request(request(3, {item("e", 1)})).ok());
+  auto b3 = s.next_batch();
+  auto failed = s.complete_batch(*b3, Internal("boom"), std::chrono::microseconds(10));
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_TRUE(failed[0].batch_sizes.empty());
 }
 
 }  // namespace
