@@ -17,6 +17,7 @@
 
 #include "common/status.h"
 #include "distributed/collective.h"
+#include "media/frame_selection.h"
 #include "media/image.h"
 #include "tensor/checkpoint.h"
 #include "tensor/safetensors.h"
@@ -54,6 +55,16 @@ struct ProcessorOptions {
   ImageProcessorBackend backend = ImageProcessorBackend::kDefault;
 };
 
+// How a request asks for a video's frames to be chosen; unset fields take
+// the family's defaults. Either Cornserve's selection (linspace, at most
+// max_num_frames) or, when `fps` is set, transformers' fps sampling.
+struct VideoSamplingOptions {
+  std::optional<int64_t> max_num_frames;  // linspace; default 32 (Cornserve), 0 keeps every frame
+  std::optional<double> fps;              // frames sampled per second of video
+  std::optional<int64_t> min_frames;      // with fps only; default from the video config
+  std::optional<int64_t> max_frames;      // with fps only; default from the video config
+};
+
 // One preprocessed item, ready for the encoder.
 struct ProcessedItem {
   Modality modality = Modality::kImage;
@@ -73,6 +84,20 @@ class ModalityProcessor {
   virtual ~ModalityProcessor() = default;
   virtual std::vector<Modality> modalities() const = 0;
   virtual Result<ProcessedItem> process_image(const media::RgbImage& image, const ProcessorOptions& options) const = 0;
+
+  // Video, for families whose modalities() include kVideo (the defaults
+  // below answer Unimplemented). The caller decodes only the frames that
+  // video_frame_selection() picks (media::load_and_decode_video) and passes
+  // them, in order and all of one size, to process_video, which returns the
+  // model's video tensors (e.g. pixel_values_videos, video_grid_thw).
+  // (Inline, so code that sees only this interface, like the router core,
+  // needs no model library.)
+  virtual Result<media::FrameSelection> video_frame_selection(const VideoSamplingOptions&) const {
+    return Unimplemented("this model has no video processor");
+  }
+  virtual Result<ProcessedItem> process_video(const std::vector<media::RgbImage>&, const ProcessorOptions&) const {
+    return Unimplemented("this model has no video processor");
+  }
 };
 
 struct EncoderOptions {

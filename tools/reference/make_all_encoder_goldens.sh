@@ -62,3 +62,6 @@ with open(sys.argv[2], "w") as fh:
     fh.write("\n")
 EOF
 echo "wrote $(grep -c . "$manifest") goldens and manifest.json under $out"
+# Video goldens (clip -> frames -> processor -> tower; the *.safetensors removed above included
+# them): adds "video_goldens" to manifest.json.
+"$python" "$root/tools/reference/make_video_encoder_goldens.py" --eric "$eric" --out "$out"

@@ -1,8 +1,8 @@
 // Registers the Qwen2.5-VL family: model_type "qwen2_5_vl". Its image
-// processor is Qwen2-VL's.
+// processor (images and video) is Qwen2-VL's.
 #include "models/model.h"
 #include "models/qwen2_5_vl/vision_encoder.h"
-#include "models/qwen2_vl/image_processor.h"
+#include "models/qwen2_vl/processor.h"
 #include "models/qwen2_vl/test_model.h"
 #include "models/qwen2_vl/vision_config.h"
 
@@ -22,7 +22,7 @@ ModelFamily family() {
   ModelFamily f;
   f.model_types = {"qwen2_5_vl"};
   f.encoder_prefixes = &encoder_prefixes;
-  f.make_processor = &qwen2_vl::make_qwen2_vl_image_processor;
+  f.make_processor = &make_qwen2_vl_processor;
   f.load_encoder = &load_encoder;
   f.write_test_model = &qwen2_vl::write_test_model;
   return f;

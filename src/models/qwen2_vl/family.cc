@@ -1,6 +1,6 @@
 // Registers the Qwen2-VL family: model_type "qwen2_vl".
 #include "models/model.h"
-#include "models/qwen2_vl/image_processor.h"
+#include "models/qwen2_vl/processor.h"
 #include "models/qwen2_vl/test_model.h"
 #include "models/qwen2_vl/vision_config.h"
 #include "models/qwen2_vl/vision_encoder.h"
@@ -21,7 +21,7 @@ ModelFamily family() {
   ModelFamily f;
   f.model_types = {"qwen2_vl"};
   f.encoder_prefixes = &encoder_prefixes;
-  f.make_processor = &make_qwen2_vl_image_processor;
+  f.make_processor = &make_qwen2_vl_processor;
   f.load_encoder = &load_encoder;
   f.write_test_model = &write_test_model;
   return f;
