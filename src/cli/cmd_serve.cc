@@ -1,5 +1,7 @@
 // `eric serve`: the HTTP server (router process), which starts and supervises
 // the engine. See src/router/server.h.
+#include <stdlib.h>
+
 #include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
@@ -30,7 +32,20 @@ void add_serve_command(CLI::App& app) {
                   "folder whose files may be named by file:// URLs (repeatable)");
   cmd->add_flag("--allow-private-network", opts->allow_private_network,
                 "allow http(s) media URLs on loopback/private addresses");
-  cmd->callback([opts] {
+  // The tensor sidecar (docs/sidecar.md): exported to the engine and its
+  // workers through their inherited environment (sidecar/producer.h).
+  auto sidecar_socket = std::make_shared<std::string>();
+  auto sidecar_timeout_ms = std::make_shared<int>(30000);
+  cmd->add_option("--sidecar", *sidecar_socket,
+                  "control socket of this node's `eric sidecar`: items with receiver_sidecar_ranks are delivered there");
+  cmd->add_option("--sidecar-timeout-ms", *sidecar_timeout_ms,
+                  "time for an item to be acknowledged by every receiving sidecar")->capture_default_str();
+  cmd->callback([opts, sidecar_socket, sidecar_timeout_ms] {
+    if (!sidecar_socket->empty()) {
+      if (*sidecar_timeout_ms <= 0) fail(InvalidArgument("--sidecar-timeout-ms must be positive"));
+      setenv("ERIC_SIDECAR_SOCKET", sidecar_socket->c_str(), 1);
+      setenv("ERIC_SIDECAR_TIMEOUT_MS", std::to_string(*sidecar_timeout_ms).c_str(), 1);
+    }
     opts->log_level = spdlog::level::to_string_view(spdlog::default_logger()->level()).data();
     Status st = router::run_server(*opts);
     if (!st.ok()) fail(st);

@@ -14,6 +14,7 @@
 #include "executor/batch_codec.h"
 #include "executor/shm_ring.h"
 #include "models/loaded_model.h"
+#include "sidecar/producer.h"
 
 namespace eric::executor {
 
@@ -144,6 +145,9 @@ Status run_worker(const WorkerOptions& o) {
   spdlog::info("worker {}/{} (pid {}) loaded {}", o.rank, o.world_size, getpid(), o.model_dir);
 
   ERIC_ASSIGN_OR_RETURN(auto ring, ShmRingReader::open(o.ring_name, o.rank));
+  // Rank 0 delivers embeddings of items with receiver ranks to the sidecar
+  // named by `eric serve --sidecar` (inherited environment); null without one.
+  auto sidecar_sender = o.rank == 0 ? sidecar::EmbeddingSender::from_environment() : nullptr;
   while (true) {
     if (o.parent_pid != 0 && getppid() != o.parent_pid) {
       spdlog::warn("worker {}: the engine (pid {}) is gone; exiting", o.rank, o.parent_pid);
@@ -170,8 +174,12 @@ Status run_worker(const WorkerOptions& o) {
     }
     if (std::holds_alternative<engine::Shutdown>(*message)) return Status::Ok();
     if (!std::holds_alternative<engine::EncodeRequest>(*message)) continue;
-    engine::EncodeResponse resp = run_batch(*model->encoder, std::get<engine::EncodeRequest>(*message));
+    const auto& request = std::get<engine::EncodeRequest>(*message);
+    engine::EncodeResponse resp = run_batch(*model->encoder, request);
     if (o.rank == 0) {
+      // The batch succeeds only once every receiving group has its embedding.
+      if (sidecar_sender) sidecar_sender->deliver_batch(request, resp);
+      else sidecar::reject_undeliverable(request, resp);
       Status st = engine::send_message(push, resp);
       if (!st.ok()) spdlog::error("worker 0: cannot send batch {} results: {}", resp.request_id, st.to_string());
     }
