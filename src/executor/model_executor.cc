@@ -89,6 +89,12 @@ engine::ExecutorHealth ModelExecutor::health() const {
   if (set_) h.workers_alive = set_->alive_count();
   h.ready = set_ != nullptr && !set_->failed.load() && h.workers_alive == h.workers_total;
   h.detail = h.ready ? "" : (set_ && set_->failed.load() ? set_->failure : detail_);
+  if (h.ready && consecutive_failures_ >= options_.crash_loop_threshold) {
+    h.ready = false;
+    h.detail = fmt::format("crash loop: the workers failed {} times in a row without a successful batch (last: {}); "
+                           "healthy again once a batch succeeds",
+                           consecutive_failures_, last_failure_);
+  }
   return h;
 }
 
@@ -232,6 +238,8 @@ void ModelExecutor::monitor_loop() {
         cv_.notify_all();
         return;  // start() reports the error
       }
+      ++consecutive_failures_;
+      last_failure_ = detail_;
       spdlog::error("restarting workers failed: {}; next try in {} ms", detail_, backoff_.count());
       cv_.wait_for(lock, backoff_, [&] { return stopping_; });
       backoff_ = std::min(backoff_ * 2, options_.restart_backoff_max);
@@ -265,11 +273,14 @@ void ModelExecutor::monitor_loop() {
     // Failed: let the in-flight batch (if any) see it and return first.
     cv_.wait_for(lock, 10s, [&] { return !batch_in_flight_; });
     detail_ = set->failure.empty() ? "workers failed" : set->failure;
+    ++consecutive_failures_;
+    last_failure_ = detail_;
     set_ = nullptr;
     lock.unlock();
     teardown_set(set);
     lock.lock();
-    detail_ += fmt::format("; restarting workers in {} ms", backoff_.count());
+    detail_ += fmt::format("; restarting workers in {} ms (failure {} in a row)", backoff_.count(),
+                           consecutive_failures_);
     spdlog::warn("{}", detail_);
     cv_.wait_for(lock, backoff_, [&] { return stopping_; });
     backoff_ = std::min(backoff_ * 2, options_.restart_backoff_max);
@@ -352,6 +363,7 @@ Result<std::vector<Tensor>> ModelExecutor::execute_model(const engine::Batch& ba
     {
       std::lock_guard<std::mutex> lock(mu_);
       backoff_ = options_.restart_backoff_initial;
+      consecutive_failures_ = 0;
     }
     return out;
   }

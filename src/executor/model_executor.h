@@ -11,6 +11,12 @@
 // backoff (0.5 s doubling to 30 s, reset after a successful batch). health()
 // reports the state all along. Workers get PR_SET_PDEATHSIG, so they die with
 // the monitor thread even if the engine is killed.
+//
+// Crash loops: after crash_loop_threshold consecutive failures (worker deaths,
+// stuck batches or failed restarts) with no successful batch in between,
+// health() stays not ready even while a restarted set is up, so /health does
+// not flap between restarts; batches are still run, and the first one that
+// succeeds makes the executor healthy again (and resets the backoff).
 #pragma once
 
 #include <chrono>
@@ -39,6 +45,7 @@ struct ExecutorOptions {
   std::chrono::milliseconds batch_timeout{300000};
   std::chrono::milliseconds restart_backoff_initial{500};
   std::chrono::milliseconds restart_backoff_max{30000};
+  int crash_loop_threshold = 3;
 };
 
 class ModelExecutor final : public engine::BatchExecutor {
@@ -75,6 +82,8 @@ class ModelExecutor final : public engine::BatchExecutor {
   Status first_start_status_;
   std::string detail_ = "starting workers";
   std::chrono::milliseconds backoff_;
+  int consecutive_failures_ = 0;  // since the last successful batch
+  std::string last_failure_;
   uint64_t generation_ = 0;
   std::thread monitor_;
 };

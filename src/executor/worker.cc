@@ -12,6 +12,7 @@
 #include "distributed/shm_collective.h"
 #include "engine/zmq_transport.h"
 #include "executor/batch_codec.h"
+#include "executor/fault_injection.h"
 #include "executor/shm_ring.h"
 #include "models/loaded_model.h"
 #include "sidecar/producer.h"
@@ -47,7 +48,16 @@ Result<std::vector<models::ProcessedItem>> to_processed(const engine::EncodeRequ
   return items;
 }
 
-engine::EncodeResponse run_batch(models::Encoder& encoder, const engine::EncodeRequest& batch) {
+Result<std::vector<Tensor>> encode_batch_items(models::Encoder& encoder, const engine::EncodeRequest& batch,
+                                                int rank) {
+  ERIC_ASSIGN_OR_RETURN(auto items, to_processed(batch));
+  std::vector<const models::ProcessedItem*> ptrs;
+  for (const auto& p : items) ptrs.push_back(&p);
+  FaultInjection::from_environment().apply(batch, rank);  // test-only; off by default
+  return encoder.encode(ptrs);
+}
+
+engine::EncodeResponse run_batch(models::Encoder& encoder, const engine::EncodeRequest& batch, int rank) {
   engine::EncodeResponse resp;
   resp.request_id = batch.request_id;
   auto fail = [&](const Status& st) {
@@ -56,11 +66,16 @@ engine::EncodeResponse run_batch(models::Encoder& encoder, const engine::EncodeR
     resp.items.clear();
     return resp;
   };
-  auto items = to_processed(batch);
-  if (!items.ok()) return fail(items.status());
-  std::vector<const models::ProcessedItem*> ptrs;
-  for (const auto& p : *items) ptrs.push_back(&p);
-  auto out = encoder.encode(ptrs);
+  // An exception in the forward pass fails this batch only; the worker goes
+  // on. Every rank runs the same code on the same batch, so with tp > 1 they
+  // all fail alike (one rank throwing alone would stall the all-reduce until
+  // the engine's batch timeout restarts the set).
+  Result<std::vector<Tensor>> out = Internal("batch {} did not run", batch.request_id);
+  try {
+    out = encode_batch_items(encoder, batch, rank);
+  } catch (const std::exception& e) {
+    out = Internal("batch {}: the forward pass threw: {}", batch.request_id, e.what());
+  }
   if (!out.ok()) return fail(out.status());
   if (out->size() != batch.items.size()) {
     return fail(Internal("the encoder returned {} embeddings for {} items", out->size(), batch.items.size()));
@@ -175,7 +190,7 @@ Status run_worker(const WorkerOptions& o) {
     if (std::holds_alternative<engine::Shutdown>(*message)) return Status::Ok();
     if (!std::holds_alternative<engine::EncodeRequest>(*message)) continue;
     const auto& request = std::get<engine::EncodeRequest>(*message);
-    engine::EncodeResponse resp = run_batch(*model->encoder, request);
+    engine::EncodeResponse resp = run_batch(*model->encoder, request, o.rank);
     if (o.rank == 0) {
       // The batch succeeds only once every receiving group has its embedding.
       if (sidecar_sender) sidecar_sender->deliver_batch(request, resp);

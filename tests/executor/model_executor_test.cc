@@ -12,6 +12,7 @@
 #include <future>
 #include <thread>
 
+#include "executor/fault_injection.h"
 #include "executor/process.h"
 #include "test_linear_family.h"
 
@@ -207,6 +208,95 @@ TEST(ModelExecutorTest, KilledWorkerFailsInFlightBatchFastThenRestarts) {
   auto again = (*ex)->execute_model(b);
   ASSERT_TRUE(again.ok()) << again.status().to_string();
   expect_matches_reference(f, b, *again);
+}
+
+// Sets the test-only fault injection variable for the workers started while
+// it lives (they inherit the environment at spawn).
+struct FaultInjectionEnv {
+  explicit FaultInjectionEnv(const char* value) { setenv("ERIC_TEST_FAULT_INJECTION", value, 1); }
+  ~FaultInjectionEnv() { unsetenv("ERIC_TEST_FAULT_INJECTION"); }
+};
+
+TEST(ModelExecutorTest, ThrowingForwardFailsItsBatchOnlyAndTheWorkersStay) {
+  Fixture f;
+  FaultInjectionEnv env("throw:poison");
+  auto ex = ModelExecutor::start(f.options(2));
+  ASSERT_TRUE(ex.ok()) << ex.status().to_string();
+  const auto pids = (*ex)->worker_pids();
+  engine::Batch bad = make_batch(1, {2, 3});
+  bad.entries[1].item.item_id = "poison-1";
+  const auto start = std::chrono::steady_clock::now();
+  auto out = (*ex)->execute_model(bad);
+  ASSERT_FALSE(out.ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "both ranks must fail alike, without a stall";
+  EXPECT_EQ(out.status().code(), ErrorCode::kInternal);
+  EXPECT_NE(out.status().message().find("forward pass threw"), std::string::npos) << out.status().to_string();
+  EXPECT_NE(out.status().message().find("poison-1"), std::string::npos) << out.status().to_string();
+  EXPECT_TRUE((*ex)->health().ready) << (*ex)->health().detail;
+  EXPECT_EQ((*ex)->worker_pids(), pids) << "no worker may die or restart for an exception";
+  engine::Batch good = make_batch(2, {4, 1});
+  auto ok = (*ex)->execute_model(good);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  expect_matches_reference(f, good, *ok);
+}
+
+TEST(FaultInjectionTest, ParsesOnlyTheDocumentedForms) {
+  EXPECT_EQ(FaultInjection::parse("").action, FaultInjection::Action::kNone);
+  EXPECT_EQ(FaultInjection::parse("throw:").action, FaultInjection::Action::kNone);
+  EXPECT_EQ(FaultInjection::parse("explode:x").action, FaultInjection::Action::kNone);
+  auto t = FaultInjection::parse("throw:a:b");
+  EXPECT_EQ(t.action, FaultInjection::Action::kThrow);
+  EXPECT_EQ(t.pattern, "a:b");
+  EXPECT_EQ(FaultInjection::parse("exit:x").action, FaultInjection::Action::kExit);
+  engine::EncodeRequest batch;
+  batch.items.resize(1);
+  batch.items[0].item_id = "fine";
+  EXPECT_NO_THROW(t.apply(batch, 0));
+  batch.items[0].item_id = "xa:by";
+  EXPECT_THROW(t.apply(batch, 0), std::runtime_error);
+}
+
+// Workers that die on every batch: each failure restarts the set after a
+// doubling backoff, and from the third failure in a row on the executor
+// stays unhealthy while the restarted set is up, until a batch succeeds.
+TEST(ModelExecutorTest, CrashLoopBacksOffAndStaysUnhealthyUntilABatchSucceeds) {
+  Fixture f;
+  FaultInjectionEnv env("exit:die");
+  auto ex = ModelExecutor::start(f.options(1));  // backoff 100 ms, doubling
+  ASSERT_TRUE(ex.ok()) << ex.status().to_string();
+  std::vector<std::chrono::steady_clock::duration> restart_delays;
+  for (int k = 0; k < 3; ++k) {
+    const auto before = (*ex)->worker_pids();
+    engine::Batch b = make_batch(10 + k, {1});
+    b.entries[0].item.item_id = "die-" + std::to_string(k);
+    auto out = (*ex)->execute_model(b);
+    const auto failed_at = std::chrono::steady_clock::now();
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.status().code(), ErrorCode::kUnavailable) << out.status().to_string();
+    EXPECT_NE(out.status().message().find("killed by signal 9"), std::string::npos) << out.status().to_string();
+    const auto deadline = failed_at + 15s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto now_pids = (*ex)->worker_pids();
+      if (!now_pids.empty() && now_pids != before) break;
+      std::this_thread::sleep_for(10ms);
+    }
+    restart_delays.push_back(std::chrono::steady_clock::now() - failed_at);
+    ASSERT_FALSE((*ex)->worker_pids().empty()) << "the workers did not come back";
+    if (k < 2) EXPECT_TRUE((*ex)->health().ready) << "failure " << k + 1 << ": " << (*ex)->health().detail;
+  }
+  EXPECT_GE(restart_delays[2], 400ms) << "the third restart waits 4x the initial backoff";
+  // Up, but unhealthy: and it stays so (no flapping back to ready).
+  for (int i = 0; i < 10; ++i) {
+    auto h = (*ex)->health();
+    EXPECT_FALSE(h.ready);
+    EXPECT_EQ(h.workers_alive, 1);
+    EXPECT_NE(h.detail.find("crash loop"), std::string::npos) << h.detail;
+    std::this_thread::sleep_for(30ms);
+  }
+  engine::Batch good = make_batch(20, {2});
+  auto ok = (*ex)->execute_model(good);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_TRUE((*ex)->health().ready) << (*ex)->health().detail;
 }
 
 }  // namespace
