@@ -1,11 +1,13 @@
-// `eric encode`: preprocesses images and runs the model's encoder in-process
-// (all images in one batch), writing embeddings_0, embeddings_1, ... (float32)
-// to a safetensors file. With --inputs, the encoder takes pixel_values and
+// `eric encode`: preprocesses images or videos and runs the model's encoder
+// in-process (all items in one batch; one modality per run, as the server
+// never mixes them), writing embeddings_0, embeddings_1, ... (float32) to a
+// safetensors file. With --inputs, the encoder takes pixel_values and
 // image_grid_thw from a safetensors file instead (one image per grid row),
 // which checks the encoder against golden data without the preprocessing.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <optional>
@@ -25,6 +27,8 @@ namespace {
 struct EncodeArgs {
   std::string model_dir;
   std::vector<std::string> images;
+  std::vector<std::string> videos;
+  models::VideoSamplingOptions sampling;
   std::string inputs;
   std::string backend;
   std::optional<int64_t> min_pixels;
@@ -32,14 +36,21 @@ struct EncodeArgs {
   std::string out;
 };
 
-// One ProcessedItem per row of image_grid_thw, slicing pixel_values.
+// One ProcessedItem per row of image_grid_thw, slicing pixel_values (or, for
+// a file `eric preprocess --video` wrote, video_grid_thw and
+// pixel_values_videos).
 Result<std::vector<models::ProcessedItem>> items_from_inputs(const std::string& path) {
   ERIC_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
-  ERIC_ASSIGN_OR_RETURN(Tensor pixels, file.get("pixel_values"));
-  ERIC_ASSIGN_OR_RETURN(Tensor grid, file.get("image_grid_thw"));
+  const auto names = file.names();
+  const bool video = std::find(names.begin(), names.end(), "pixel_values") == names.end() &&
+                     std::find(names.begin(), names.end(), "pixel_values_videos") != names.end();
+  const char* pixels_name = video ? "pixel_values_videos" : "pixel_values";
+  const char* grid_name = video ? "video_grid_thw" : "image_grid_thw";
+  ERIC_ASSIGN_OR_RETURN(Tensor pixels, file.get(pixels_name));
+  ERIC_ASSIGN_OR_RETURN(Tensor grid, file.get(grid_name));
   ERIC_ASSIGN_OR_RETURN(grid, grid.to(DType::kI64));
   if (grid.rank() != 2 || grid.dim(1) != 3) {
-    return InvalidArgument("{}: image_grid_thw must be [n, 3], got {}", path, grid.shape().to_string());
+    return InvalidArgument("{}: {} must be [n, 3], got {}", path, grid_name, grid.shape().to_string());
   }
   ERIC_ASSIGN_OR_RETURN(pixels, pixels.to(DType::kF32));
   std::vector<models::ProcessedItem> items;
@@ -48,25 +59,27 @@ Result<std::vector<models::ProcessedItem>> items_from_inputs(const std::string& 
     const int64_t* g = grid.data<int64_t>() + 3 * i;
     const int64_t n = g[0] * g[1] * g[2];
     if (row + n > pixels.dim(0)) {
-      return InvalidArgument("{}: pixel_values has {} rows, fewer than the grids need", path, pixels.dim(0));
+      return InvalidArgument("{}: {} has {} rows, fewer than the grids need", path, pixels_name, pixels.dim(0));
     }
     models::ProcessedItem item;
+    item.modality = video ? models::Modality::kVideo : models::Modality::kImage;
     ERIC_ASSIGN_OR_RETURN(Tensor px, pixels.slice(0, row, row + n));
     ERIC_ASSIGN_OR_RETURN(Tensor gi, grid.slice(0, i, i + 1));
     ERIC_ASSIGN_OR_RETURN(gi, gi.clone());
-    item.tensors.emplace_back("pixel_values", px);
-    item.tensors.emplace_back("image_grid_thw", gi);
+    item.tensors.emplace_back(pixels_name, px);
+    item.tensors.emplace_back(grid_name, gi);
     items.push_back(std::move(item));
     row += n;
   }
   if (row != pixels.dim(0)) {
-    return InvalidArgument("{}: pixel_values has {} rows, the grids cover {}", path, pixels.dim(0), row);
+    return InvalidArgument("{}: {} has {} rows, the grids cover {}", path, pixels_name, pixels.dim(0), row);
   }
   return items;
 }
 
 Status run_encode(const EncodeArgs& args) {
-  if (args.images.empty() == args.inputs.empty()) return InvalidArgument("give either --image (repeatable) or --inputs");
+  const int sources = int(!args.images.empty()) + int(!args.videos.empty()) + int(!args.inputs.empty());
+  if (sources != 1) return InvalidArgument("give exactly one of --image (repeatable), --video (repeatable) or --inputs");
   ERIC_ASSIGN_OR_RETURN(models::LoadedModel model, models::load_model(args.model_dir, /*load_encoder=*/true));
   std::vector<models::ProcessedItem> items;
   if (!args.inputs.empty()) {
@@ -76,6 +89,11 @@ Status run_encode(const EncodeArgs& args) {
     ERIC_ASSIGN_OR_RETURN(options.backend, models::image_processor_backend_from_string(args.backend));
     options.min_pixels = args.min_pixels;
     options.max_pixels = args.max_pixels;
+    for (const auto& path : args.videos) {
+      ERIC_ASSIGN_OR_RETURN(models::ProcessedItem item,
+                            preprocess_video_argument(*model.processor, path, args.sampling, options));
+      items.push_back(std::move(item));
+    }
     for (const auto& path : args.images) {
       ERIC_ASSIGN_OR_RETURN(std::string bytes, read_media_argument(path));
       auto image = media::decode_image(bytes);
@@ -102,10 +120,13 @@ Status run_encode(const EncodeArgs& args) {
 
 void add_encode_command(CLI::App& app) {
   auto args = std::make_shared<EncodeArgs>();
-  auto* cmd = app.add_subcommand("encode", "preprocess images and run the model's encoder, write the embeddings");
+  auto* cmd = app.add_subcommand("encode", "preprocess images or videos and run the model's encoder, write the embeddings");
   cmd->add_option("--model", args->model_dir, "model folder (config.json, safetensors)")->required();
   cmd->add_option("--image", args->images, "image path, or http(s)://, data: or file:// URL (repeatable)");
-  cmd->add_option("--inputs", args->inputs, "safetensors with pixel_values and image_grid_thw (skips preprocessing)");
+  cmd->add_option("--video", args->videos,
+                  "video path, or http(s)://, data: (incl. data:video/jpeg;base64,f1,f2,...) or file:// URL (repeatable)");
+  add_video_sampling_options(cmd, args->sampling);
+  cmd->add_option("--inputs", args->inputs, "safetensors with pixel_values and image_grid_thw, or pixel_values_videos and video_grid_thw (skips preprocessing)");
   cmd->add_option("--image-processor-backend", args->backend, "pillow or torchvision");
   cmd->add_option("--min-pixels", args->min_pixels, "override the processor's min_pixels");
   cmd->add_option("--max-pixels", args->max_pixels, "override the processor's max_pixels");
