@@ -63,6 +63,67 @@ bool is_blocked_address(const sockaddr* address) {
   return true;
 }
 
+Result<NetworkRange> parse_network(std::string_view cidr) {
+  const size_t slash = cidr.find('/');
+  const std::string host(cidr.substr(0, slash));
+  NetworkRange range;
+  if (inet_pton(AF_INET, host.c_str(), range.bytes) == 1) {
+    range.family = AF_INET;
+    range.prefix = 32;
+  } else if (inet_pton(AF_INET6, host.c_str(), range.bytes) == 1) {
+    range.family = AF_INET6;
+    range.prefix = 128;
+  } else {
+    return InvalidArgument("'{}' is not an IP address or CIDR block (e.g. 10.0.0.0/8, fd00::/8)", cidr);
+  }
+  if (slash != std::string_view::npos) {
+    const std::string_view bits = cidr.substr(slash + 1);
+    int prefix = 0;
+    bool digits = !bits.empty() && bits.size() <= 3;
+    for (char c : bits) {
+      digits = digits && c >= '0' && c <= '9';
+      if (digits) prefix = prefix * 10 + (c - '0');
+    }
+    if (!digits || prefix > range.prefix) {
+      return InvalidArgument("'{}': the prefix length must be a number from 0 to {}", cidr, range.prefix);
+    }
+    range.prefix = prefix;
+  }
+  return range;
+}
+
+namespace {
+
+bool prefix_matches(const uint8_t* address, const uint8_t* network, int prefix) {
+  for (int bit = 0; bit < prefix; ++bit) {
+    const uint8_t mask = static_cast<uint8_t>(0x80u >> (bit % 8));
+    if ((address[bit / 8] & mask) != (network[bit / 8] & mask)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool in_networks(const sockaddr* address, const std::vector<NetworkRange>& ranges) {
+  if (address == nullptr) return false;
+  const uint8_t* v4 = nullptr;
+  const uint8_t* v6 = nullptr;
+  if (address->sa_family == AF_INET) {
+    v4 = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(address)->sin_addr);
+  } else if (address->sa_family == AF_INET6) {
+    v6 = reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr.s6_addr;
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (std::memcmp(v6, kMapped, 12) == 0) v4 = v6 + 12;
+  } else {
+    return false;
+  }
+  for (const NetworkRange& r : ranges) {
+    if (r.family == AF_INET && v4 != nullptr && prefix_matches(v4, r.bytes, r.prefix)) return true;
+    if (r.family == AF_INET6 && v6 != nullptr && prefix_matches(v6, r.bytes, r.prefix)) return true;
+  }
+  return false;
+}
+
 std::string address_to_string(const sockaddr* address) {
   char text[INET6_ADDRSTRLEN] = "?";
   if (address != nullptr && address->sa_family == AF_INET) {

@@ -25,6 +25,7 @@ struct Transfer {
   int64_t max_bytes = 0;
   bool too_large = false;
   bool check_addresses = true;
+  std::vector<NetworkRange> allowed;  // non-public blocks opened on purpose
   std::string blocked_address;  // the last refused address, for the message
 };
 
@@ -41,7 +42,7 @@ size_t on_body(char* data, size_t size, size_t count, void* user) {
 
 curl_socket_t on_open_socket(void* user, curlsocktype purpose, curl_sockaddr* address) {
   auto* t = static_cast<Transfer*>(user);
-  if (t->check_addresses && is_blocked_address(&address->addr)) {
+  if (t->check_addresses && is_blocked_address(&address->addr) && !in_networks(&address->addr, t->allowed)) {
     t->blocked_address = address_to_string(&address->addr);
     return CURL_SOCKET_BAD;
   }
@@ -65,6 +66,11 @@ Result<LoadedMedia> fetch_http(std::string_view url, const MediaLoaderOptions& o
   Transfer t;
   t.max_bytes = options.max_bytes;
   t.check_addresses = !options.allow_private_network;
+  for (const std::string& network : options.allowed_networks) {
+    auto range = parse_network(network);
+    if (!range.ok()) return range.status().with_context("allowed media network");
+    t.allowed.push_back(*range);
+  }
   const std::string url_string(url);
   char error_buffer[CURL_ERROR_SIZE] = {0};
 
@@ -99,17 +105,20 @@ Result<LoadedMedia> fetch_http(std::string_view url, const MediaLoaderOptions& o
           what, t.blocked_address);
     }
     if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
-      return ResourceExhausted("fetching {} refused: the response is larger than the limit of {} bytes", what,
-                               options.max_bytes);
+      return ResourceExhausted("fetching {} refused: the response is larger than the limit of {} bytes "
+                               "(--max-download-bytes)",
+                               what, options.max_bytes);
     }
     switch (code) {
       case CURLE_WRITE_ERROR:
         return IoError("fetching {} failed: {}", what, detail);
       case CURLE_OPERATION_TIMEDOUT:
-        return DeadlineExceeded("fetching {} timed out (connect limit {} ms, total limit {} ms): {}", what,
-                                options.connect_timeout_ms, options.total_timeout_ms, detail);
+        return DeadlineExceeded("fetching {} timed out (limits --download-connect-timeout-ms {}, "
+                                "--download-timeout-ms {}): {}",
+                                what, options.connect_timeout_ms, options.total_timeout_ms, detail);
       case CURLE_TOO_MANY_REDIRECTS:
-        return ResourceExhausted("fetching {} followed more than {} redirects", what, options.max_redirects);
+        // The remote's doing, not a size the client chose: a 400, not a 413.
+        return InvalidArgument("fetching {} followed more than {} redirects", what, options.max_redirects);
       case CURLE_UNSUPPORTED_PROTOCOL:
         return PermissionDenied("fetching {} refused: only http and https are allowed (also for redirects): {}",
                                 what, detail);

@@ -101,13 +101,23 @@ Result<LoadedMedia> load_local_file(std::string_view url, const std::vector<std:
     int fd;
     ~FdCloser() { ::close(fd); }
   } closer{fd};
+  // A folder on the way may have been swapped for a symlink between the
+  // check above and open(): check what was actually opened.
+  const fs::path opened = fs::read_symlink(fs::path("/proc/self/fd") / std::to_string(fd), ec);
+  bool opened_inside = false;
+  for (const std::string& root : canonical_roots) opened_inside = opened_inside || (!ec && is_within(opened, fs::path(root)));
+  if (!opened_inside) {
+    return PermissionDenied("file {} changed while being opened and now lies outside every --allowed-local-media-path "
+                            "folder",
+                            decoded);
+  }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     return InvalidArgument("{} is not a regular file", target.string());
   }
   if (st.st_size > max_bytes) {
-    return ResourceExhausted("file {} has {} bytes, above the limit of {} bytes", target.string(), st.st_size,
-                             max_bytes);
+    return ResourceExhausted("file {} has {} bytes, above the limit of {} bytes (--max-download-bytes)",
+                             target.string(), st.st_size, max_bytes);
   }
   LoadedMedia media;
   media.bytes.resize(static_cast<size_t>(st.st_size));

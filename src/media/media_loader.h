@@ -14,6 +14,9 @@ namespace eric::media {
 struct MediaLoaderOptions {
   std::vector<std::string> allowed_local_media_paths;  // --allowed-local-media-path (repeatable)
   bool allow_private_network = false;  // permit loopback/private/link-local/multicast targets (tests use it)
+  // Non-public blocks reachable anyway (CIDR, e.g. "10.1.0.0/16"); every
+  // other non-public address stays refused, also after redirects.
+  std::vector<std::string> allowed_networks;
   int connect_timeout_ms = 10'000;
   int total_timeout_ms = 60'000;
   int64_t max_bytes = 256ll << 20;

@@ -5,8 +5,10 @@
 // I/O threads never wait for preprocessing or for the engine.
 //
 // Keep-alive is honoured; request heads and bodies are size-limited (431 and
-// 413, answered before the body is read); malformed HTTP gets 400 and the
-// connection is closed.
+// 413, answered before the body is read); malformed HTTP, ambiguous framing
+// (request smuggling) and unknown methods are refused (see http_guard.h) and
+// the connection is closed. `check_head` may refuse a request from its head
+// alone (authentication, overload), so its body is never read.
 #pragma once
 
 #include <chrono>
@@ -14,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/status.h"
@@ -30,6 +33,9 @@ struct HttpServerOptions {
   // A connection idle this long between requests is closed. Requests being
   // handled have no time limit here (the engine client has its own).
   std::chrono::seconds idle_timeout{60};
+  // Called on each request head (body not read yet, HttpRequest::body
+  // empty); a response refuses the request and closes the connection.
+  std::function<std::optional<HttpResponse>(const HttpRequest& head)> check_head;
   // Builds the body of errors the server produces itself (413, 431, 400).
   std::function<HttpResponse(int status, const std::string& message)> make_error;
 };

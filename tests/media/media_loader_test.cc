@@ -133,6 +133,12 @@ Reply route(const std::string& path) {
   }
   if (path == "/to-file") return {redirect_to("file:///etc/passwd")};
   if (path == "/to-ftp") return {redirect_to("ftp://127.0.0.1/x")};
+  // Non-public targets behind a redirect (port 9: nothing listens, so only
+  // the address check can make the error PermissionDenied).
+  if (path == "/to-loopback2") return {redirect_to("http://127.0.0.2:9/image")};
+  if (path == "/to-private") return {redirect_to("http://10.255.255.1:9/image")};
+  if (path == "/to-metadata") return {redirect_to("http://169.254.169.254:9/latest/meta-data")};
+  if (path == "/to-localhost") return {redirect_to("http://localhost:9/image")};
   if (path == "/big-declared") return {ok_response(std::string(5000, 'b'))};
   if (path == "/big-chunked") {
     Reply r;
@@ -185,7 +191,7 @@ TEST(MediaLoaderHttp, FollowsRedirectsUpToTheLimit) {
   EXPECT_EQ(within->bytes, kBody);
   auto beyond = loader.load(server.url("/redirect/4"));
   ASSERT_FALSE(beyond.ok());
-  EXPECT_EQ(beyond.status().code(), ErrorCode::kResourceExhausted) << beyond.status().to_string();
+  EXPECT_EQ(beyond.status().code(), ErrorCode::kInvalidArgument) << beyond.status().to_string();
   EXPECT_NE(beyond.status().message().find("more than 3 redirects"), std::string::npos);
 }
 
@@ -303,6 +309,57 @@ TEST(AddressPolicy, BlocksNonPublicAddresses) {
                         "2001:4860:4860::8888", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"}) {
     EXPECT_FALSE(blocked(a)) << a;
   }
+}
+
+// The first hop is allowed (its network is opened on purpose); every
+// redirect target and every name's DNS answer is checked again.
+TEST(MediaLoaderHttp, RedirectsToPrivateAddressesAreRefused) {
+  TinyHttpServer server(route);
+  MediaLoaderOptions o;
+  o.allowed_networks = {"127.0.0.1/32"};
+  o.total_timeout_ms = 5000;
+  MediaLoader loader(o);
+  auto direct = loader.load(server.url("/redirect/1"));  // 127.0.0.1 -> 127.0.0.1: allowed
+  ASSERT_TRUE(direct.ok()) << direct.status().to_string();
+  EXPECT_EQ(direct->bytes, kBody);
+  for (auto [path, address] : {std::pair<std::string, std::string>{"/to-loopback2", "127.0.0.2"},
+                               {"/to-private", "10.255.255.1"},
+                               {"/to-metadata", "169.254.169.254"},
+                               {"/to-localhost", "127.0.0."}}) {
+    auto r = loader.load(server.url(path));
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.status().code(), ErrorCode::kPermissionDenied) << path << ": " << r.status().to_string();
+    if (path != "/to-localhost") {  // localhost may resolve to ::1 first
+      EXPECT_NE(r.status().message().find(address), std::string::npos) << r.status().message();
+    }
+  }
+}
+
+TEST(AddressPolicy, ParsesAndMatchesNetworks) {
+  auto v4 = [](const char* text) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    EXPECT_EQ(inet_pton(AF_INET, text, &a.sin_addr), 1) << text;
+    return a;
+  };
+  auto ranges = std::vector<NetworkRange>{*parse_network("10.1.0.0/16"), *parse_network("192.168.7.7"),
+                                          *parse_network("fd00::/8")};
+  auto in = [&](const char* text) {
+    if (std::string(text).find(':') == std::string::npos) {
+      sockaddr_in a = v4(text);
+      return in_networks(reinterpret_cast<sockaddr*>(&a), ranges);
+    }
+    sockaddr_in6 a{};
+    a.sin6_family = AF_INET6;
+    EXPECT_EQ(inet_pton(AF_INET6, text, &a.sin6_addr), 1) << text;
+    return in_networks(reinterpret_cast<sockaddr*>(&a), ranges);
+  };
+  for (const char* a : {"10.1.0.1", "10.1.255.255", "192.168.7.7", "fd12::1", "::ffff:10.1.2.3"}) EXPECT_TRUE(in(a)) << a;
+  for (const char* a : {"10.2.0.1", "192.168.7.8", "fe80::1", "127.0.0.1"}) EXPECT_FALSE(in(a)) << a;
+  for (const char* bad : {"", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "fd00::/129", "example.com/8", "10.0.0/8"}) {
+    EXPECT_FALSE(parse_network(bad).ok()) << bad;
+  }
+  EXPECT_EQ(parse_network("0.0.0.0/0")->prefix, 0);
 }
 
 // --------------------------------------------------------------- schemes

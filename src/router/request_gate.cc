@@ -1,0 +1,43 @@
+#include "router/request_gate.h"
+
+#include <string>
+
+namespace eric::router {
+
+namespace {
+
+// POSTs carry work (embeddings, chat completions); GETs are cheap status
+// reads that must keep answering while the server is saturated.
+bool is_work(const HttpRequest& request) { return request.method == "POST"; }
+
+}  // namespace
+
+RequestGate::RequestGate(ApiKeyAuth auth, Admission* admission) : auth_(std::move(auth)), admission_(admission) {}
+
+std::optional<HttpResponse> RequestGate::check_head(const HttpRequest& head) const {
+  if (auto denied = auth_.check(head)) return denied;
+  std::string refusal;
+  if (admission_ != nullptr && is_work(head) && admission_->full(&refusal)) return admission_->busy(refusal);
+  return std::nullopt;
+}
+
+HttpHandler RequestGate::wrap(HttpHandler inner) const {
+  return [this, inner = std::move(inner)](HttpRequest request, Responder respond) {
+    // The head check ran already; authentication is checked again for
+    // servers started without check_head (cheap, and never skipped).
+    if (auto denied = auth_.check(request)) return respond(std::move(*denied));
+    if (admission_ == nullptr || !is_work(request)) return inner(std::move(request), std::move(respond));
+    std::string refusal;
+    auto ticket = admission_->try_admit(1, 0, &refusal);
+    if (!ticket) return respond(admission_->busy(refusal));
+    // Released when the answer is given, not when the last copy of the
+    // Responder goes (which may be later).
+    Responder release([ticket, respond](HttpResponse response) {
+      ticket->release();
+      respond(std::move(response));
+    });
+    inner(std::move(request), std::move(release));
+  };
+}
+
+}  // namespace eric::router
