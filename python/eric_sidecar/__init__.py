@@ -21,7 +21,7 @@ import os
 __all__ = ["Sidecar", "Item", "SidecarError", "SidecarTimeout"]
 
 _ABI_VERSION = 1
-_TIMEOUT = 11  # ERIC_SIDECAR_TIMEOUT
+_TIMEOUT = 10  # ERIC_SIDECAR_TIMEOUT
 
 # dtype name -> (numpy dtype name, element size). bfloat16 has no numpy type:
 # its raw bits come back as uint16.

@@ -16,6 +16,14 @@ struct eric_sidecar {
 
 namespace {
 
+// The ABI's codes are eric's ErrorCode values; pin them.
+static_assert(ERIC_SIDECAR_INVALID_ARGUMENT == static_cast<int>(eric::ErrorCode::kInvalidArgument));
+static_assert(ERIC_SIDECAR_NOT_FOUND == static_cast<int>(eric::ErrorCode::kNotFound));
+static_assert(ERIC_SIDECAR_DATA_LOSS == static_cast<int>(eric::ErrorCode::kDataLoss));
+static_assert(ERIC_SIDECAR_RESOURCE_EXHAUSTED == static_cast<int>(eric::ErrorCode::kResourceExhausted));
+static_assert(ERIC_SIDECAR_UNAVAILABLE == static_cast<int>(eric::ErrorCode::kUnavailable));
+static_assert(ERIC_SIDECAR_TIMEOUT == static_cast<int>(eric::ErrorCode::kDeadlineExceeded));
+
 thread_local std::string g_last_error;
 
 int fail(const eric::Status& st) {

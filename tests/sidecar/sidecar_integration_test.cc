@@ -1,0 +1,341 @@
+// The sidecar with real processes on loopback: `eric serve --sidecar` on a
+// tiny checkpoint, two `eric sidecar` processes playing two nodes (separate
+// arenas, TCP between them) and Python consumers (the eric_sidecar binding)
+// on each. What the consumers read must equal `eric encode`'s embeddings.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "../integration/serve_process.h"
+#include "router/http_client.h"
+#include "sidecar/client.h"
+#include "tensor/safetensors.h"
+
+namespace eric::integration {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A background process with its output in a log file.
+struct Proc {
+  pid_t pid = -1;
+  std::string log;
+  Proc(const std::vector<std::string>& argv, std::string log_path, const std::vector<std::string>& env = {})
+      : log(std::move(log_path)) {
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    pid = ::fork();
+    if (pid == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+  }
+  ~Proc() { kill(SIGKILL); }
+  void kill(int sig) {
+    if (pid > 0) {
+      ::kill(pid, sig);
+      int st;
+      ::waitpid(pid, &st, 0);
+      pid = -1;
+    }
+  }
+  // Exit code, or nullopt if still running at the timeout.
+  std::optional<int> wait(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (pid > 0) {
+      int st;
+      if (::waitpid(pid, &st, WNOHANG) == pid) {
+        pid = -1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+      }
+      if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+      std::this_thread::sleep_for(20ms);
+    }
+    return -1;
+  }
+  std::string output() const { return read_file(log); }
+};
+
+struct Fixture {
+  std::string model, images_dir, setup_error;
+  std::vector<std::string> images;
+  std::vector<Tensor> reference;  // float32 `eric encode` embeddings
+};
+
+Fixture make_fixture() {
+  Fixture f;
+  const std::string root = std::string(ERIC_BINARY_DIR) + "/sidecar-fixture";
+  f.model = root + "/model";
+  f.images_dir = root + "/images";
+  fs::create_directories(f.images_dir);
+  int lock = ::open((root + "/lock").c_str(), O_CREAT | O_RDWR, 0644);
+  ::flock(lock, LOCK_EX);
+  const std::string ref_path = root + "/ref.safetensors", log = root + "/setup.log";
+  for (int i = 0; i < 2; ++i) f.images.push_back(fmt::format("{}/img{}.bmp", f.images_dir, i));
+  std::error_code ec;
+  if (!(fs::exists(ref_path) && fs::last_write_time(ref_path, ec) > fs::last_write_time(eric_binary(), ec))) {
+    fs::remove_all(f.model, ec);
+    if (run_command({eric_binary(), "make-test-model", "--arch", "qwen2_vl", "--out", f.model}, log) != 0) {
+      f.setup_error = "make-test-model failed, see " + log;
+    }
+    std::vector<std::string> encode = {eric_binary(), "encode", "--model", f.model, "--out", ref_path};
+    for (int i = 0; i < 2; ++i) {
+      write_test_bmp(f.images[i], 56 + 28 * i, 84, i + 7);
+      encode.push_back("--image");
+      encode.push_back(f.images[i]);
+    }
+    if (f.setup_error.empty() && run_command(encode, log) != 0) f.setup_error = "eric encode failed, see " + log;
+  }
+  ::flock(lock, LOCK_UN);
+  ::close(lock);
+  if (!f.setup_error.empty()) return f;
+  auto ref = SafetensorsFile::open(ref_path);
+  if (!ref.ok()) {
+    f.setup_error = ref.status().to_string();
+    return f;
+  }
+  for (int i = 0; i < 2; ++i) f.reference.push_back(*ref->get(fmt::format("embeddings_{}", i))->to(DType::kF32));
+  return f;
+}
+
+Fixture& fixture() {
+  static Fixture f = make_fixture();
+  return f;
+}
+
+// ‖got − ref‖ / ‖ref‖ for raw bytes of dtype F32 or BF16; infinity on a shape mismatch.
+double relative_error(const std::string& bytes, const std::string& dtype, const Tensor& ref) {
+  const size_t n = static_cast<size_t>(ref.numel());
+  const size_t elem = dtype == "F32" ? 4 : dtype == "BF16" ? 2 : 0;
+  if (elem == 0 || bytes.size() != n * elem) return INFINITY;
+  const float* r = ref.data<float>();
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; ++i) {
+    float v;
+    if (elem == 4) {
+      std::memcpy(&v, bytes.data() + 4 * i, 4);
+    } else {
+      uint16_t h;
+      std::memcpy(&h, bytes.data() + 2 * i, 2);
+      v = bf16_to_f32(h);
+    }
+    num += (double(v) - r[i]) * (double(v) - r[i]);
+    den += double(r[i]) * r[i];
+  }
+  return std::sqrt(num / den);
+}
+
+class SidecarIntegration : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(fixture().setup_error.empty()) << fixture().setup_error;
+    char tmpl[] = "/tmp/eric_sc_XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    port_a_ = free_port();
+    port_b_ = free_port();
+    json reg = {{"sidecars",
+                 {{{"name", "a"}, {"address", fmt::format("127.0.0.1:{}", port_a_)}, {"ranks", {0, 1}}},
+                  {{"name", "b"}, {"address", fmt::format("127.0.0.1:{}", port_b_)}, {"ranks", {2, 3}}}}}};
+    std::ofstream(dir_ + "/registry.json") << reg.dump(2);
+    a_ = start_sidecar("a");
+    b_ = start_sidecar("b");
+    ASSERT_TRUE(wait_socket("a") && wait_socket("b")) << a_->output() << b_->output();
+    server_ = std::make_unique<ServeProcess>(
+        std::vector<std::string>{"--model", fixture().model, "--sidecar", sock("a"), "--sidecar-timeout-ms", "4000",
+                                 "--allowed-local-media-path", fixture().images_dir, "--max-batch-size", "4",
+                                 "--preprocess-workers", "2"},
+        dir_ + "/serve.log", dir_);
+    ASSERT_TRUE(server_->wait_healthy(90s)) << server_->log();
+  }
+  void TearDown() override {
+    if (server_) server_->stop(SIGTERM, 30s);
+    server_.reset();
+    a_.reset();
+    b_.reset();
+    std::error_code ec;
+    if (!HasFailure()) fs::remove_all(dir_, ec);
+  }
+
+  std::string sock(const std::string& node) { return dir_ + "/" + node + ".sock"; }
+  std::unique_ptr<Proc> start_sidecar(const std::string& node) {
+    return std::make_unique<Proc>(
+        std::vector<std::string>{eric_binary(), "sidecar", "--node", node, "--control-socket", sock(node), "--registry",
+                                 dir_ + "/registry.json", "--arena-mib", "64", "--item-ttl", "3", "--alloc-wait-ms",
+                                 "1000"},
+        dir_ + "/sidecar-" + node + ".log");
+  }
+  bool wait_socket(const std::string& node) {
+    auto c = sidecar::SidecarClient::connect(sock(node), -1, 10000ms);
+    return c.ok();
+  }
+  std::unique_ptr<Proc> start_consumer(const std::string& node, int rank, const std::vector<std::string>& ids) {
+    std::vector<std::string> argv = {"/usr/bin/python3", std::string(ERIC_SOURCE_DIR) + "/tests/sidecar/consumer.py",
+                                     sock(node), std::to_string(rank), dir_ + "/out-" + std::to_string(rank), "60"};
+    argv.insert(argv.end(), ids.begin(), ids.end());
+    return std::make_unique<Proc>(
+        argv, dir_ + "/consumer-" + std::to_string(rank) + ".log",
+        std::vector<std::string>{"PYTHONPATH=" + std::string(ERIC_SOURCE_DIR) + "/python",
+                                 "ERIC_SIDECAR_LIB=" + std::string(ERIC_BINARY_DIR) + "/lib/libericsidecar.so"});
+  }
+  std::string body(const std::string& id, int image, const json& groups) {
+    return json({{"data",
+                  {{{"id", id},
+                    {"modality", "image"},
+                    {"model_id", fixture().model},
+                    {"url", "file://" + fixture().images[image]},
+                    {"receiver_sidecar_ranks", groups}}}}})
+        .dump();
+  }
+  Result<router::ClientResponse> post(const std::string& b) {
+    ERIC_ASSIGN_OR_RETURN(auto client, router::HttpClient::connect("127.0.0.1", server_->port(), 60s));
+    return client->post("/embeddings", b);
+  }
+  // What consumer `rank` wrote for `id`, compared with image `image`'s reference.
+  void expect_received(int rank, const std::string& id, int image) {
+    const std::string base = dir_ + "/out-" + std::to_string(rank) + "/" + id;
+    ASSERT_TRUE(fs::exists(base + ".json")) << "rank " << rank << " did not write " << id;
+    json meta = json::parse(read_file(base + ".json"));
+    const Tensor& ref = fixture().reference[image];
+    EXPECT_EQ(meta["shape"], json({ref.dim(0), ref.dim(1)}));
+    EXPECT_LT(relative_error(read_file(base + ".bin"), meta["dtype"], ref), 1e-5) << id << " at rank " << rank;
+    if (meta.contains("numpy_same_bytes")) {
+      EXPECT_TRUE(meta["numpy_same_bytes"].get<bool>());
+      EXPECT_TRUE(meta["numpy_readonly"].get<bool>());
+    }
+  }
+  json stats(const std::string& node) {
+    auto c = sidecar::SidecarClient::connect(sock(node), -1, 2000ms);
+    if (!c.ok()) return json();
+    return json::parse(*(*c)->stats());
+  }
+
+  std::string dir_;
+  uint16_t port_a_ = 0, port_b_ = 0;
+  std::unique_ptr<Proc> a_, b_;
+  std::unique_ptr<ServeProcess> server_;
+};
+
+TEST_F(SidecarIntegration, DeliversToGroupsOnBothNodesBeforeAnswering) {
+  // Python consumers wait first (rank 0 on node a, rank 2 on node b).
+  std::vector<std::string> ids;
+  for (int k = 0; k < 24; ++k) ids.push_back(fmt::format("c{}", k));
+  auto c0 = start_consumer("a", 0, ids);
+  auto c2 = start_consumer("b", 2, ids);
+  // 24 requests from 6 concurrent clients, one item each, to a group per node.
+  std::atomic<int> next{0}, ok{0};
+  std::vector<std::string> failures;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 6; ++t) {
+    clients.emplace_back([&] {
+      for (int k; (k = next.fetch_add(1)) < 24;) {
+        auto r = post(body(fmt::format("c{}", k), k % 2, {{0}, {2}}));
+        if (r.ok() && r->status == 200) {
+          ++ok;
+        } else {
+          std::lock_guard<std::mutex> lock(mu);
+          failures.push_back(r.ok() ? r->body : r.status().to_string());
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 24) << (failures.empty() ? "" : failures[0]) << server_->log();
+  auto e0 = c0->wait(60s), e2 = c2->wait(60s);
+  EXPECT_EQ(e0, std::optional<int>(0)) << c0->output();
+  EXPECT_EQ(e2, std::optional<int>(0)) << c2->output();
+  for (int k = 0; k < 24; ++k) {
+    expect_received(0, fmt::format("c{}", k), k % 2);
+    expect_received(2, fmt::format("c{}", k), k % 2);
+  }
+  json sb = stats("b");
+  EXPECT_EQ(sb["transfers_received"], 24) << sb.dump();
+  EXPECT_EQ(sb["items_collected"], 24) << sb.dump();
+  EXPECT_EQ(stats("a")["arena_used_bytes"], 0);
+
+  // "200" means delivered: right after the answer, both nodes already hold it.
+  auto r = post(body("visible", 1, {{1}, {3}}));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  for (auto [node, rank] : {std::pair<std::string, int>{"a", 1}, {"b", 3}}) {
+    auto c = sidecar::SidecarClient::connect(sock(node), rank, 2000ms);
+    ASSERT_TRUE(c.ok()) << c.status().to_string();
+    auto v = (*c)->recv("visible", 0, 0ms);
+    ASSERT_TRUE(v.ok()) << node << ": " << v.status().to_string();
+    EXPECT_LT(relative_error(std::string(static_cast<const char*>(v->data), v->bytes), v->dtype, fixture().reference[1]),
+              1e-5);
+    EXPECT_TRUE((*c)->done("visible", 0).ok());
+  }
+
+  // Nobody reads 'forgotten': node a reclaims it after --item-ttl and counts it.
+  r = post(body("forgotten", 0, {{1}}));
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  EXPECT_EQ(stats("a")["items_held"], 1);
+  std::this_thread::sleep_for(3700ms);
+  json sa = stats("a");
+  EXPECT_EQ(sa["items_reclaimed"], 1) << sa.dump();
+  EXPECT_EQ(sa["arena_used_bytes"], 0) << sa.dump();
+  EXPECT_NE(a_->output().find("reclaimed item 'forgotten'"), std::string::npos);
+}
+
+TEST_F(SidecarIntegration, UnknownAndDeadReceiversFailTheRequestClearly) {
+  auto r = post(body("nobody", 0, {{0}, {7}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("receiver rank 7 (group 1) is not served by any sidecar"), std::string::npos) << r->body;
+
+  // Node b dies (SIGKILL: its arena stays behind in /dev/shm).
+  auto cb = sidecar::SidecarClient::connect(sock("b"), -1, 2000ms);
+  ASSERT_TRUE(cb.ok());
+  const std::string b_arena = "/dev/shm" + (*cb)->arena_name();
+  cb->reset();
+  b_->kill(SIGKILL);
+  auto t0 = std::chrono::steady_clock::now();
+  r = post(body("to-dead", 0, {{0}, {2}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_NE(r->body.find("item 'to-dead': sidecar delivery failed"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("sidecar 'b'"), std::string::npos) << r->body;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  // Nothing hangs: node a still delivers; the failed item's local copy was
+  // taken back, so the same id succeeds once b is back.
+  r = post(body("only-a", 0, {{0}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(stats("a")["items_held"], 1);
+  EXPECT_TRUE(fs::exists(b_arena));
+  b_ = start_sidecar("b");
+  ASSERT_TRUE(wait_socket("b")) << b_->output();
+  EXPECT_FALSE(fs::exists(b_arena)) << "the restarted sidecar did not remove its predecessor's arena";
+  r = post(body("to-dead", 0, {{0}, {2}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+}  // namespace
+}  // namespace eric::integration
