@@ -32,6 +32,14 @@ void add_serve_command(CLI::App& app) {
                   "folder whose files may be named by file:// URLs (repeatable)");
   cmd->add_flag("--allow-private-network", opts->allow_private_network,
                 "allow http(s) media URLs on loopback/private addresses");
+  cmd->add_option("--llm-upstream", opts->llm_upstream,
+                  "LLM server (vLLM with --enable-mm-embeds) behind /v1/chat/completions and /v1/models, "
+                  "e.g. http://127.0.0.1:8001");
+  cmd->add_option("--llm-upstream-api-key", opts->llm_upstream_api_key, "sent to the upstream as a Bearer token");
+  cmd->add_option("--vllm-dtype", opts->vllm_dtype,
+                  "dtype of embeddings for vLLM (format vllm, front door, EC storage); default: the checkpoint's");
+  cmd->add_option("--ec-storage-path", opts->ec_storage_path,
+                  "also write every /embeddings item as vLLM EC-connector storage: DIR/<id>/encoder_cache.safetensors");
   // The tensor sidecar (docs/sidecar.md): exported to the engine and its
   // workers through their inherited environment (sidecar/producer.h).
   auto sidecar_socket = std::make_shared<std::string>();

@@ -155,6 +155,15 @@ Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body, const 
     }
     request.return_embeddings = it->get<bool>();
   }
+  if (auto it = doc.find("format"); it != doc.end() && !it->is_null()) {
+    if (!it->is_string()) return InvalidArgument("'format' must be a string, got {}", type_name(*it));
+    const std::string format = it->get<std::string>();
+    if (format == "vllm") {
+      request.format = EmbeddingsFormat::kVllm;
+    } else if (format != "raw") {
+      return InvalidArgument("unknown 'format' '{}' (use \"raw\" or \"vllm\")", format);
+    }
+  }
   auto data = doc.find("data");
   if (data == doc.end() || data->is_null()) return InvalidArgument("missing field 'data'");
   if (!data->is_array()) return InvalidArgument("'data' must be a list, got {}", type_name(*data));

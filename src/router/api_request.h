@@ -28,9 +28,16 @@ struct EmbeddingItemRequest {
   std::optional<int64_t> max_pixels;
 };
 
+// How the embeddings come back (top-level "format").
+enum class EmbeddingsFormat {
+  kRaw,   // "raw" (default): {"id","shape","dtype","data"} with base64 of the raw bytes
+  kVllm,  // "vllm": per item the content part a stock vLLM (--enable-mm-embeds) accepts
+};
+
 struct EmbeddingsRequest {
   std::vector<EmbeddingItemRequest> items;
   bool return_embeddings = false;  // top-level "return_embeddings"
+  EmbeddingsFormat format = EmbeddingsFormat::kRaw;
 };
 
 // What this server accepts.

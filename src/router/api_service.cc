@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "router/api_response.h"
+#include "router/chat_service.h"
 
 namespace eric::router {
 
@@ -36,6 +37,10 @@ void ApiService::handle(HttpRequest request, Responder respond) {
   const std::string path = request.path();
   if (path == "/embeddings") {
     if (method_is(request, "POST", counted)) embeddings(std::move(request), counted);
+  } else if (path == "/v1/chat/completions" && chat_ != nullptr) {
+    if (method_is(request, "POST", counted)) chat_->completions(std::move(request), track(counted));
+  } else if (path == "/v1/models" && chat_ != nullptr) {
+    if (method_is(request, "GET", counted)) chat_->models(std::move(request), counted);
   } else if (path == "/health") {
     if (method_is(request, "GET", counted)) health(counted);
   } else if (path == "/info") {
@@ -62,41 +67,59 @@ void ApiService::embeddings(HttpRequest request, Responder respond) {
   if (!parsed.ok()) return respond(json_error(400, parsed.status().message()));
   auto shared = std::make_shared<const EmbeddingsRequest>(std::move(parsed).value());
   const bool binary = wants_safetensors(request.accept);
-  const auto n_items = static_cast<int64_t>(shared->items.size());
-  metrics_->count_items(n_items);
-  metrics_->observe_request_items(n_items);
+  const bool want_embeddings = binary || shared->return_embeddings || shared->format == EmbeddingsFormat::kVllm ||
+                               !ec_storage_path_.empty();
+  Responder finish = track(std::move(respond));
+  encode(shared, want_embeddings, [this, shared, binary, finish](EncodeOutcome outcome) {
+    finish(embeddings_answer(*shared, binary, std::move(outcome)));
+  });
+}
 
+Responder ApiService::track(Responder respond) {
   // Track the request until its answer leaves, whatever path it takes.
   in_flight_.fetch_add(1);
   metrics_->set_queue_length(in_flight());
   auto start = Clock::now();
-  Responder finish([this, respond, start](HttpResponse response) {
+  return Responder([this, respond, start](HttpResponse response) {
     in_flight_.fetch_sub(1);
     metrics_->set_queue_length(in_flight());
     metrics_->observe_request_seconds(seconds_since(start));
     respond(std::move(response));
   });
-  pool_->process(shared, [this, shared, binary, finish](Result<PreprocessedRequest> result) {
-    on_preprocessed(shared, binary, std::move(result), finish);
+}
+
+void ApiService::encode(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings, EncodeDone done) {
+  const auto n_items = static_cast<int64_t>(request->items.size());
+  metrics_->count_items(n_items);
+  metrics_->observe_request_items(n_items);
+  pool_->process(request, [this, request, want_embeddings, done](Result<PreprocessedRequest> result) {
+    on_preprocessed(request, want_embeddings, std::move(result), done);
   });
 }
 
-void ApiService::on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool binary,
-                                 Result<PreprocessedRequest> result, Responder respond) {
+void ApiService::on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings,
+                                 Result<PreprocessedRequest> result, EncodeDone done) {
   if (!result.ok()) {
     // Media that cannot be fetched, decoded or preprocessed is the client's
     // problem (400); only a failure of ours is a 500.
     const Status& st = result.status();
-    return respond(json_error(st.code() == ErrorCode::kInternal ? 500 : 400, st.message()));
+    return done(EncodeOutcome{st.code() == ErrorCode::kInternal ? 500 : 400, st.message(), {}});
   }
   PreprocessedRequest pre = std::move(result).value();
   for (double s : pre.seconds) metrics_->observe_preprocess_seconds(s);
 
   engine::EncodeRequest encode;
   encode.items.reserve(pre.items.size());
-  const bool want_embeddings = binary || request->return_embeddings;
+  // The grids (3 integers each) stay here: vLLM's Qwen parts carry them.
+  std::vector<Tensor> grids(pre.items.size());
   for (size_t i = 0; i < pre.items.size(); ++i) {
     const EmbeddingItemRequest& item = request->items[i];
+    // (Looked up here: ProcessedItem::find lives in the models library, which eric_router_core does not link.)
+    for (const auto& [name, tensor] : pre.items[i].tensors) {
+      if (name != item.modality + "_grid_thw") continue;
+      auto copy = tensor.clone();
+      if (copy.ok()) grids[i] = std::move(copy).value();
+    }
     engine::EncodeItem e;
     e.item_id = item.id;
     e.modality = item.modality;
@@ -108,44 +131,62 @@ void ApiService::on_preprocessed(std::shared_ptr<const EmbeddingsRequest> reques
     encode.items.push_back(std::move(e));
   }
   auto sent = Clock::now();
-  engine_->submit(std::move(encode), [this, request, binary, respond, sent](Result<engine::EncodeResponse> answer) {
+  engine_->submit(std::move(encode), [this, request, grids = std::move(grids), done, sent](
+                                         Result<engine::EncodeResponse> answer) mutable {
     metrics_->observe_engine_seconds(seconds_since(sent));
     // Building the answer (base64 of large embeddings) is CPU work: keep it
     // off the engine client's socket thread.
-    pool_->post([this, request, binary, respond, answer = std::move(answer)]() mutable {
-      on_encoded(request, binary, std::move(answer), respond);
+    pool_->post([this, request, grids = std::move(grids), done, answer = std::move(answer)]() mutable {
+      done(on_encoded(*request, std::move(grids), std::move(answer)));
     });
   });
 }
 
-void ApiService::on_encoded(std::shared_ptr<const EmbeddingsRequest> request, bool binary,
-                            Result<engine::EncodeResponse> result, Responder respond) {
+EncodeOutcome ApiService::on_encoded(const EmbeddingsRequest& request, std::vector<Tensor> grids,
+                                     Result<engine::EncodeResponse> result) const {
   if (!result.ok()) {
-    spdlog::warn("request with {} item(s) failed: {}", request->items.size(), result.status().to_string());
-    return respond(json_error(result.status()));
+    spdlog::warn("request with {} item(s) failed: {}", request.items.size(), result.status().to_string());
+    return EncodeOutcome{http_status_for(result.status().code()), result.status().message(), {}};
   }
-  const engine::EncodeResponse& answer = *result;
-  if (answer.code != ErrorCode::kOk) {
-    return respond(json_error(http_status_for(answer.code), answer.error_message));
+  engine::EncodeResponse& answer = *result;
+  if (answer.code != ErrorCode::kOk) return EncodeOutcome{http_status_for(answer.code), answer.error_message, {}};
+  EncodeOutcome outcome;
+  if (answer.items.empty()) return outcome;  // no embeddings asked for
+  if (answer.items.size() != request.items.size()) {
+    return EncodeOutcome{500, fmt::format("the engine answered {} item(s) for a request of {}", answer.items.size(),
+                                          request.items.size()), {}};
   }
-  if (!binary && !request->return_embeddings) return respond(json_ok());
-
-  if (answer.items.size() != request->items.size()) {
-    return respond(json_error(500, fmt::format("the engine answered {} item(s) for a request of {}",
-                                               answer.items.size(), request->items.size())));
-  }
-  std::vector<ItemEmbedding> items;
-  items.reserve(answer.items.size());
+  outcome.items.reserve(answer.items.size());
   for (size_t i = 0; i < answer.items.size(); ++i) {
-    if (answer.items[i].item_id != request->items[i].id) {
-      return respond(json_error(500, fmt::format("the engine answered item '{}' where '{}' was expected",
-                                                 answer.items[i].item_id, request->items[i].id)));
+    if (answer.items[i].item_id != request.items[i].id) {
+      return EncodeOutcome{500, fmt::format("the engine answered item '{}' where '{}' was expected",
+                                            answer.items[i].item_id, request.items[i].id), {}};
     }
-    items.push_back(ItemEmbedding{answer.items[i].item_id, answer.items[i].embedding});
+    outcome.items.push_back(ItemEmbedding{answer.items[i].item_id, std::move(answer.items[i].embedding),
+                                          request.items[i].modality, std::move(grids[i])});
   }
-  auto body = binary ? embeddings_safetensors(items) : embeddings_json(items);
-  if (!body.ok()) return respond(json_error(500, body.status().message()));
-  respond(std::move(body).value());
+  return outcome;
+}
+
+HttpResponse ApiService::embeddings_answer(const EmbeddingsRequest& request, bool binary, EncodeOutcome outcome) const {
+  if (!outcome.ok()) return json_error(outcome.http_status, outcome.error);
+  if (!ec_storage_path_.empty()) {
+    for (const ItemEmbedding& item : outcome.items) {
+      // vLLM's consumer reads the tensor in its model dtype.
+      Status written = write_ec_storage(ec_storage_path_, item, vllm_);
+      if (!written.ok()) return json_error(written.code() == ErrorCode::kInvalidArgument ? 400 : 500, written.message());
+    }
+  }
+  Result<HttpResponse> body = json_ok();
+  if (binary) {
+    body = embeddings_safetensors(outcome.items);
+  } else if (request.format == EmbeddingsFormat::kVllm) {
+    body = embeddings_vllm_json(outcome.items, vllm_);
+  } else if (request.return_embeddings) {
+    body = embeddings_json(outcome.items);
+  }
+  if (!body.ok()) return json_error(500, body.status().message());
+  return std::move(body).value();
 }
 
 }  // namespace eric::router

@@ -3,6 +3,9 @@
 // stage completing asynchronously, so no I/O thread ever waits.
 //
 //   POST /embeddings   Cornserve-compatible; optional embeddings in the answer
+//                      ("format": "vllm": as vLLM content parts)
+//   POST /v1/chat/completions, GET /v1/models  OpenAI-compatible front door to
+//                      an LLM server (ChatService; with --llm-upstream)
 //   GET  /health       200 only when the engine reports ready and all workers alive
 //   GET  /info         model, served name, dtype, tp, limits, version
 //   GET  /modalities   e.g. ["image"]
@@ -13,16 +16,21 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "router/api_request.h"
+#include "router/api_response.h"
 #include "router/engine_client.h"
 #include "router/http_types.h"
 #include "router/metrics.h"
 #include "router/processor_pool.h"
 
 namespace eric::router {
+
+class ChatService;
 
 // What GET /info reports.
 struct ServerInfo {
@@ -47,8 +55,26 @@ class ApiService {
   // The HttpHandler.
   void handle(HttpRequest request, Responder respond);
 
+  // vLLM delivery (format "vllm", /v1/chat/completions) and EC-connector
+  // storage (every /embeddings item also written to <dir>/<id>/; "" = off).
+  // Set before serving.
+  void set_vllm_delivery(VllmDelivery vllm) { vllm_ = vllm; }
+  const VllmDelivery& vllm_delivery() const { return vllm_; }
+  void set_ec_storage_path(std::string dir) { ec_storage_path_ = std::move(dir); }
+  // The OpenAI-compatible front door (/v1/...); null answers those paths 404.
+  void set_chat(ChatService* chat) { chat_ = chat; }
+  const RequestPolicy& policy() const { return policy_; }
+
+  // Runs the items through preprocessing and the engine exactly as
+  // /embeddings does (same pool, same engine batches). `done` runs once, on a
+  // preprocessing-pool thread; with `want_embeddings` its items hold the
+  // embeddings (and grids).
+  using EncodeDone = std::function<void(EncodeOutcome)>;
+  void encode(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings, EncodeDone done);
+
   // From now on new /embeddings requests get 503 (the server is draining).
   void stop_accepting_embeddings() { draining_ = true; }
+  bool draining() const { return draining_; }
   // /embeddings requests accepted and not yet answered.
   int64_t in_flight() const { return in_flight_.load(); }
 
@@ -57,10 +83,13 @@ class ApiService {
 
  private:
   void embeddings(HttpRequest request, Responder respond);
-  void on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool binary, Result<PreprocessedRequest> result,
-                       Responder respond);
-  void on_encoded(std::shared_ptr<const EmbeddingsRequest> request, bool binary, Result<engine::EncodeResponse> result,
-                  Responder respond);
+  // Wraps `respond` to count the request in in_flight() until it is answered.
+  Responder track(Responder respond);
+  void on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings,
+                       Result<PreprocessedRequest> result, EncodeDone done);
+  EncodeOutcome on_encoded(const EmbeddingsRequest& request, std::vector<Tensor> grids,
+                           Result<engine::EncodeResponse> result) const;
+  HttpResponse embeddings_answer(const EmbeddingsRequest& request, bool binary, EncodeOutcome outcome) const;
   void health(Responder respond);
   HttpResponse info() const;
   HttpResponse modalities() const;
@@ -70,6 +99,9 @@ class ApiService {
   ProcessorPool* pool_;
   EngineClient* engine_;
   Metrics* metrics_;
+  VllmDelivery vllm_;
+  std::string ec_storage_path_;
+  ChatService* chat_ = nullptr;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
 };

@@ -1,6 +1,6 @@
 #include "router/http_server.h"
 
-#include "router/http_guard.h"
+#include "router/body_stream.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -13,7 +13,6 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -76,27 +75,8 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_->options.body_limit);
     parser_->header_limit(static_cast<uint32_t>(server_->options.header_limit));
     stream_.expires_after(server_->options.idle_timeout);
-    read_head();
-  }
-
-  // Collects the request head and checks its raw bytes (http_guard.h)
-  // before Beast parses it; a complete head then parses from buffer_ alone.
-  void read_head() {
-    auto data = buffer_.data();
-    const HeadScan scan = scan_request_head(
-        std::string_view(static_cast<const char*>(data.data()), data.size()), server_->options.header_limit);
-    if (scan.kind == HeadScan::kError) return refuse(server_->options.make_error(scan.error.status, scan.error.message));
-    if (scan.kind == HeadScan::kComplete) {
-      http::async_read_header(stream_, buffer_, *parser_,
-                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
-      return;
-    }
-    stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
-      if (ec == net::error::eof && self->buffer_.size() > 0) ec = http::error::partial_message;
-      if (!self->read_ok(ec)) return;
-      self->buffer_.commit(n);
-      self->read_head();
-    });
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
   }
 
   // Answers read errors; false when there is nothing more to read.
@@ -105,23 +85,19 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
         ec == net::error::connection_reset || ec == net::error::eof || ec == http::error::partial_message) {
       close();  // the client went away (or idled out)
+    } else if (ec == http::error::body_limit) {
+      send_own_error(413, fmt::format("request body too large (limit {} bytes)", server_->options.body_limit));
+    } else if (ec == http::error::header_limit) {
+      send_own_error(431, fmt::format("request header too large (limit {} bytes)", server_->options.header_limit));
     } else {
-      // 413, 431, or a parse error (a socket error makes the write fail and close).
-      const HttpError e = error_from_beast(ec, server_->options.header_limit, server_->options.body_limit);
-      send_own_error(e.status, e.message);
+      // Anything else is a parse error (a socket error makes the write fail and close).
+      send_own_error(400, "malformed HTTP request: " + ec.message());
     }
     return false;
   }
 
   void on_header(beast::error_code ec, size_t /*bytes*/) {
     if (!read_ok(ec)) return;
-    if (auto bad = validate_request_head(parser_->get().base())) return send_own_error(bad->status, bad->message);
-    if (server_->options.check_head) {
-      version_ = parser_->get().version();
-      if (auto refused = server_->options.check_head(request_from_head(parser_->get().base()))) {
-        return refuse(std::move(*refused));
-      }
-    }
     auto self = shared_from_this();
     // curl and others wait (curl: 1 s) for "100 Continue" before sending a
     // large body; answer at once instead of letting them time out.
@@ -146,7 +122,11 @@ class Session : public std::enable_shared_from_this<Session> {
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
-    HttpRequest request = request_from_head(req.base());
+    HttpRequest request;
+    request.method = std::string(req.method_string());
+    request.target = std::string(req.target());
+    request.accept = std::string(req[http::field::accept]);
+    request.content_type = std::string(req[http::field::content_type]);
     request.body = std::move(req.body());
 
     // The handler may take long (preprocessing, encoding): the idle timer only
@@ -171,28 +151,89 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void send_own_error(int status, const std::string& message) { refuse(server_->options.make_error(status, message)); }
-
-  // Answers without reading (the rest of) the request, then closes: the rest
-  // of the stream cannot be trusted, or is not worth reading.
-  void refuse(HttpResponse response) {
-    keep_alive_ = false;
-    linger_ = true;
-    write(std::move(response), false);
+  void send_own_error(int status, const std::string& message) {
+    keep_alive_ = false;  // the rest of the stream cannot be trusted
+    write(server_->options.make_error(status, message), false);
   }
 
   void write(HttpResponse response, bool counted) {
+    if (response.stream) return write_stream(std::move(response));
     auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
                                                                    version_);
     res->set(http::field::server, "eric");
     res->set(http::field::content_type, response.content_type);
     res->keep_alive(keep_alive_);
-    for (auto& [name, value] : response.headers) res->set(name, value);
     res->body() = std::move(response.body);
     res->prepare_payload();
     res_ = res;
     http::async_write(stream_, *res_,
                       [self = shared_from_this(), counted](beast::error_code ec, size_t) { self->on_write(ec, counted); });
+  }
+
+  // A body produced over time: the head now, then each piece as a chunk as
+  // soon as it is there (HTTP/1.0 clients: raw bytes, then close).
+  void write_stream(HttpResponse response) {
+    body_stream_ = std::move(response.stream);
+    auto head = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(response.status), version_);
+    head->set(http::field::server, "eric");
+    head->set(http::field::content_type, response.content_type);
+    head->set(http::field::cache_control, "no-cache");
+    chunked_ = version_ >= 11;
+    if (!chunked_) keep_alive_ = false;  // the end of the body is the end of the connection
+    head->keep_alive(keep_alive_);
+    head->chunked(chunked_);
+    auto serializer = std::make_shared<http::response_serializer<http::empty_body>>(*head);
+    std::weak_ptr<Lifeline> lifeline = server_->lifeline;
+    // The notifier holds the session: nothing else does while it waits for
+    // the producer. The cycle is broken when the stream ends (end_stream).
+    body_stream_->set_notifier([self = shared_from_this(), lifeline] {
+      auto line = lifeline.lock();
+      if (!line) return;
+      std::lock_guard<std::mutex> lock(line->mu);
+      if (!line->alive) return;
+      net::post(self->stream_.get_executor(), [self] { self->pump(); });
+    });
+    http::async_write_header(stream_, *serializer,
+                             [self = shared_from_this(), head, serializer](beast::error_code ec, size_t) {
+                               if (ec) return self->end_stream(ec);
+                               self->pump();
+                             });
+  }
+
+  // On the strand: sends what the producer queued, or waits to be notified.
+  void pump() {
+    if (chunk_writing_ || !body_stream_) return;
+    BodyStream::Taken taken = body_stream_->take();
+    if (!taken.data.empty()) {
+      chunk_writing_ = true;
+      auto data = std::make_shared<std::string>(std::move(taken.data));
+      auto done = [self = shared_from_this(), data](beast::error_code ec, size_t) {
+        self->chunk_writing_ = false;
+        if (ec) return self->end_stream(ec);
+        self->pump();
+      };
+      if (chunked_) {
+        net::async_write(stream_, http::make_chunk(net::buffer(*data)), std::move(done));
+      } else {
+        net::async_write(stream_, net::buffer(*data), std::move(done));
+      }
+      return;
+    }
+    if (taken.failed) return end_stream(net::error::connection_aborted);
+    if (!taken.finished) return;  // the notifier calls pump() again
+    if (!chunked_) return end_stream({});
+    chunk_writing_ = true;
+    net::async_write(stream_, http::make_chunk_last(), [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->chunk_writing_ = false;
+      self->end_stream(ec);
+    });
+  }
+
+  void end_stream(beast::error_code ec) {
+    auto body = std::move(body_stream_);
+    if (ec && body) body->cancel();  // the producer stops; the notifier (and its hold on us) goes
+    if (body) body->set_notifier(nullptr);
+    on_write(ec, true);  // closes unless keep-alive
   }
 
   void on_write(beast::error_code ec, bool counted) {
@@ -206,31 +247,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (linger_ && !ec) return linger();
     stream_.socket().close(ec);
-  }
-
-  // After refusing a request whose body may still be arriving: closing with
-  // unread data makes the kernel send RST, which can destroy the answer
-  // before the client reads it. So read and drop what comes (bounded in
-  // bytes and time) until the client closes, then close.
-  void linger() {
-    linger_ = false;
-    stream_.expires_after(std::chrono::seconds(2));
-    drain(0);
-  }
-  void drain(size_t dropped) {
-    static constexpr size_t kMaxDrain = 4u << 20;
-    auto scratch = std::make_shared<std::array<char, 16384>>();
-    stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch, dropped](beast::error_code ec,
-                                                                                                 size_t n) {
-      if (ec || dropped + n > kMaxDrain) {
-        beast::error_code ignored;
-        self->stream_.socket().close(ignored);
-        return;
-      }
-      self->drain(dropped + n);
-    });
   }
 
   beast::tcp_stream stream_;
@@ -238,8 +255,10 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> res_;
+  std::shared_ptr<BodyStream> body_stream_;  // while a streamed answer is being sent
+  bool chunked_ = true;
+  bool chunk_writing_ = false;
   bool keep_alive_ = true;
-  bool linger_ = false;  // close() drains the socket first (see linger())
   unsigned version_ = 11;
 };
 

@@ -15,6 +15,7 @@
 #include "models/loaded_model.h"
 #include "router/api_response.h"
 #include "router/api_service.h"
+#include "router/chat_service.h"
 #include "router/engine_client.h"
 #include "router/engine_process.h"
 #include "router/http_server.h"
@@ -22,6 +23,8 @@
 #include "router/metrics.h"
 #include "router/processor_pool.h"
 #include "router/run_dir.h"
+#include "router/upstream_client.h"
+#include "router/vllm_delivery.h"
 
 #ifndef ERIC_VERSION
 #define ERIC_VERSION "unknown"
@@ -131,6 +134,8 @@ struct Serving {
   std::unique_ptr<EngineClient> client;
   std::unique_ptr<ProcessorPool> pool;
   std::unique_ptr<ApiService> api;
+  std::unique_ptr<UpstreamClient> upstream;  // with --llm-upstream
+  std::unique_ptr<ChatService> chat;
 };
 
 Status validate(const ServeOptions& o) {
@@ -204,6 +209,26 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   info.max_body_bytes = o.max_body_bytes;
   info.version = ERIC_VERSION;
   s.api = std::make_unique<ApiService>(info, policy, s.pool.get(), s.client.get(), s.metrics.get());
+  ERIC_ASSIGN_OR_RETURN(VllmDelivery vllm, vllm_delivery_from_config(model.config.config, o.vllm_dtype));
+  s.api->set_vllm_delivery(vllm);
+  if (!o.ec_storage_path.empty()) {
+    std::error_code ec;
+    fs::create_directories(o.ec_storage_path, ec);
+    if (ec) return IoError("--ec-storage-path {}: cannot create: {}", o.ec_storage_path, ec.message());
+    s.api->set_ec_storage_path(o.ec_storage_path);
+    spdlog::info("writing every embedding as vLLM EC-connector storage under {} ({})", o.ec_storage_path,
+                 dtype_name(vllm.dtype));
+  }
+  if (!o.llm_upstream.empty()) {
+    UpstreamOptions upstream;
+    ERIC_ASSIGN_OR_RETURN(upstream.url, parse_upstream_url(o.llm_upstream));
+    upstream.api_key = o.llm_upstream_api_key;
+    s.upstream = std::make_unique<UpstreamClient>(std::move(upstream));
+    s.chat = std::make_unique<ChatService>(s.api.get(), s.upstream.get());
+    s.api->set_chat(s.chat.get());
+    spdlog::info("OpenAI-compatible front door: /v1/chat/completions and /v1/models forward to {} "
+                 "(media parts sent as {} embeddings)", o.llm_upstream, dtype_name(vllm.dtype));
+  }
 
   HttpServerOptions http_options;
   http_options.host = o.host;
@@ -304,6 +329,7 @@ Status run_server(ServeOptions o) {
     if (s.http) s.http->stop();
     s.client.reset();
     s.pool.reset();
+    s.upstream.reset();  // after the pool, whose last tasks may still forward
     s.api.reset();
     s.process.reset();  // kills an engine still running
     s.http.reset();

@@ -27,6 +27,12 @@ struct ServeOptions {
   size_t max_items_per_request = 256;
   std::vector<std::string> allowed_local_media_paths;
   bool allow_private_network = false;
+  // vLLM delivery: the front door's upstream (http://host:port), its API key,
+  // the embedding dtype ("" = the checkpoint's), EC-connector storage folder.
+  std::string llm_upstream;
+  std::string llm_upstream_api_key;
+  std::string vllm_dtype;
+  std::string ec_storage_path;
   std::string log_level = "info";  // passed on to the engine
   std::chrono::seconds engine_start_timeout{600};
   std::chrono::seconds drain_timeout{60};

@@ -54,7 +54,7 @@ nlohmann::json make_case(const nlohmann::json& part, const std::string& modality
 }
 
 int run_loader(const std::vector<std::string>& files) {
-  std::string cmd = "/usr/bin/python3 " ERIC_SOURCE_DIR "/tools/reference/vllm_embeds_loader.py";
+  std::string cmd = "/usr/bin/python3 " ERIC_SOURCE_DIR "/tools/reference/vllm_embeds_loader.py --require-torch";
   for (const auto& f : files) cmd += " '" + f + "'";
   return std::system(cmd.c_str());
 }

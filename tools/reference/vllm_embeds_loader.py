@@ -11,7 +11,7 @@ unpickler (torch/_weights_only_unpickler.py) accepts a fixed opcode set and
 allow-listed globals; this loader enforces the same rules, checks the zip
 container (entry names, STORED, CRCs) and rebuilds the tensor with numpy.
 
-Usage: vllm_embeds_loader.py CASE.json...   (cases written by eric's tests:
+Usage: vllm_embeds_loader.py [--require-torch] CASE.json...   (cases written by eric's tests:
 {"part": <content part>, "modality": "image", "merge": 2,
  "expected": {"dtype": "float32", "shape": [...], "data_b64": "<raw LE bytes>"}})
 Exits non-zero on the first violation.
@@ -174,7 +174,12 @@ def check_case(case, use_torch):
             raise LoadError(f"rows {emb.shape[0]} do not match grid {grid.tolist()}")
     if use_torch:
         import torch
-        t = torch.load(io.BytesIO(strict_b64decode(value)), weights_only=True)
+        if grid is not None:
+            raw_grid = part[key][f"{modality}_grid_thw"]
+            g = torch.load(io.BytesIO(strict_b64decode(raw_grid)), weights_only=True).to_dense()
+            if g.dtype != torch.int64 or tuple(g.shape) != (3,) or g.tolist() != grid.tolist():
+                raise LoadError(f"torch.load gives grid {g.dtype} {tuple(g.shape)} {g.tolist()}")
+        t = torch.load(io.BytesIO(strict_b64decode(value)), weights_only=True).to_dense()
         ref = torch.from_numpy(np.ascontiguousarray(exp))
         if case["expected"]["dtype"] == "bfloat16":
             ref = ref.to(torch.bfloat16)
@@ -184,12 +189,21 @@ def check_case(case, use_torch):
 
 
 def main(argv):
+    args = argv[1:]
+    # --require-torch: fail rather than skip the torch.load cross-check when
+    # torch is missing (eric's tests pass it: Debian's python3-torch is a
+    # declared dependency of the reference tools).
+    require_torch = "--require-torch" in args
+    args = [a for a in args if a != "--require-torch"]
     use_torch = True
     try:
         import torch  # noqa: F401
     except ImportError:
+        if require_torch:
+            print("torch is not importable but --require-torch was given")
+            return 2
         use_torch = False
-    for path in argv[1:]:
+    for path in args:
         with open(path) as f:
             case = json.load(f)
         try:
