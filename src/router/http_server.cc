@@ -1,6 +1,7 @@
 #include "router/http_server.h"
 
 #include "router/body_stream.h"
+#include "router/http_guard.h"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <future>
 #include <mutex>
@@ -75,8 +77,27 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(server_->options.body_limit);
     parser_->header_limit(static_cast<uint32_t>(server_->options.header_limit));
     stream_.expires_after(server_->options.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::on_header, shared_from_this()));
+    read_head();
+  }
+
+  // Collects the request head and checks its raw bytes (http_guard.h)
+  // before Beast parses it; a complete head then parses from buffer_ alone.
+  void read_head() {
+    auto data = buffer_.data();
+    const HeadScan scan = scan_request_head(
+        std::string_view(static_cast<const char*>(data.data()), data.size()), server_->options.header_limit);
+    if (scan.kind == HeadScan::kError) return refuse(server_->options.make_error(scan.error.status, scan.error.message));
+    if (scan.kind == HeadScan::kComplete) {
+      http::async_read_header(stream_, buffer_, *parser_,
+                              beast::bind_front_handler(&Session::on_header, shared_from_this()));
+      return;
+    }
+    stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec == net::error::eof && self->buffer_.size() > 0) ec = http::error::partial_message;
+      if (!self->read_ok(ec)) return;
+      self->buffer_.commit(n);
+      self->read_head();
+    });
   }
 
   // Answers read errors; false when there is nothing more to read.
@@ -85,19 +106,23 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == net::error::operation_aborted ||
         ec == net::error::connection_reset || ec == net::error::eof || ec == http::error::partial_message) {
       close();  // the client went away (or idled out)
-    } else if (ec == http::error::body_limit) {
-      send_own_error(413, fmt::format("request body too large (limit {} bytes)", server_->options.body_limit));
-    } else if (ec == http::error::header_limit) {
-      send_own_error(431, fmt::format("request header too large (limit {} bytes)", server_->options.header_limit));
     } else {
-      // Anything else is a parse error (a socket error makes the write fail and close).
-      send_own_error(400, "malformed HTTP request: " + ec.message());
+      // 413, 431, or a parse error (a socket error makes the write fail and close).
+      const HttpError e = error_from_beast(ec, server_->options.header_limit, server_->options.body_limit);
+      send_own_error(e.status, e.message);
     }
     return false;
   }
 
   void on_header(beast::error_code ec, size_t /*bytes*/) {
     if (!read_ok(ec)) return;
+    if (auto bad = validate_request_head(parser_->get().base())) return send_own_error(bad->status, bad->message);
+    if (server_->options.check_head) {
+      version_ = parser_->get().version();
+      if (auto refused = server_->options.check_head(request_from_head(parser_->get().base()))) {
+        return refuse(std::move(*refused));
+      }
+    }
     auto self = shared_from_this();
     // curl and others wait (curl: 1 s) for "100 Continue" before sending a
     // large body; answer at once instead of letting them time out.
@@ -122,11 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
     auto req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
-    HttpRequest request;
-    request.method = std::string(req.method_string());
-    request.target = std::string(req.target());
-    request.accept = std::string(req[http::field::accept]);
-    request.content_type = std::string(req[http::field::content_type]);
+    HttpRequest request = request_from_head(req.base());
     request.body = std::move(req.body());
 
     // The handler may take long (preprocessing, encoding): the idle timer only
@@ -151,9 +172,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
   }
 
-  void send_own_error(int status, const std::string& message) {
-    keep_alive_ = false;  // the rest of the stream cannot be trusted
-    write(server_->options.make_error(status, message), false);
+  void send_own_error(int status, const std::string& message) { refuse(server_->options.make_error(status, message)); }
+
+  // Answers without reading (the rest of) the request, then closes: the rest
+  // of the stream cannot be trusted, or is not worth reading.
+  void refuse(HttpResponse response) {
+    keep_alive_ = false;
+    linger_ = true;
+    write(std::move(response), false);
   }
 
   void write(HttpResponse response, bool counted) {
@@ -163,6 +189,7 @@ class Session : public std::enable_shared_from_this<Session> {
     res->set(http::field::server, "eric");
     res->set(http::field::content_type, response.content_type);
     res->keep_alive(keep_alive_);
+    for (auto& [name, value] : response.headers) res->set(name, value);
     res->body() = std::move(response.body);
     res->prepare_payload();
     res_ = res;
@@ -247,7 +274,31 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (linger_ && !ec) return linger();
     stream_.socket().close(ec);
+  }
+
+  // After refusing a request whose body may still be arriving: closing with
+  // unread data makes the kernel send RST, which can destroy the answer
+  // before the client reads it. So read and drop what comes (bounded in
+  // bytes and time) until the client closes, then close.
+  void linger() {
+    linger_ = false;
+    stream_.expires_after(std::chrono::seconds(2));
+    drain(0);
+  }
+  void drain(size_t dropped) {
+    static constexpr size_t kMaxDrain = 4u << 20;
+    auto scratch = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(net::buffer(*scratch), [self = shared_from_this(), scratch, dropped](beast::error_code ec,
+                                                                                                 size_t n) {
+      if (ec || dropped + n > kMaxDrain) {
+        beast::error_code ignored;
+        self->stream_.socket().close(ignored);
+        return;
+      }
+      self->drain(dropped + n);
+    });
   }
 
   beast::tcp_stream stream_;
@@ -259,6 +310,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool chunked_ = true;
   bool chunk_writing_ = false;
   bool keep_alive_ = true;
+  bool linger_ = false;  // close() drains the socket first (see linger())
   unsigned version_ = 11;
 };
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace eric::router {
 
@@ -15,6 +16,7 @@ struct HttpRequest {
   std::string target;        // path plus query, e.g. "/embeddings?x=1"
   std::string accept;        // the Accept header ("" when absent)
   std::string content_type;  // the Content-Type header ("" when absent)
+  std::string authorization;  // the Authorization header ("" when absent)
   std::string body;
 
   // The target without its query string.
@@ -33,6 +35,8 @@ struct HttpResponse {
   // When set, `body` is ignored and the body is sent as it is produced
   // (chunked transfer encoding), e.g. a proxied server-sent-events stream.
   std::shared_ptr<BodyStream> stream;
+  // Further header fields (e.g. Retry-After, WWW-Authenticate).
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Completes one HTTP request. Callable from any thread, exactly once (later
