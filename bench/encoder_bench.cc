@@ -15,6 +15,7 @@
 #include <chrono>
 #include <random>
 
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/ops.h"
 #include "common/thread_pool.h"
 #include "models/loaded_model.h"
@@ -75,6 +76,26 @@ double sgemm_gflops(int64_t m, int64_t n, int64_t k, int iters) {
   return 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) / best / 1e9;
 }
 
+// Where the timed forwards spent their time, by op kind: share of the wall
+// time and, for GEMM and attention, the GFLOP/s reached in place.
+void print_profile(const std::vector<double>& times_ms) {
+  double total_s = 0;
+  for (double t : times_ms) total_s += t / 1000.0;
+  const auto totals = cpu::profile::snapshot();
+  std::string line = "  profile:";
+  double accounted = 0;
+  for (int k = 0; k < cpu::profile::kKinds; ++k) {
+    const auto& t = totals[static_cast<size_t>(k)];
+    if (t.calls == 0) continue;
+    accounted += t.seconds;
+    line += fmt::format(" {}={:.1f}%", cpu::profile::kind_name(static_cast<cpu::profile::OpKind>(k)),
+                        100.0 * t.seconds / total_s);
+    if (t.flops > 0) line += fmt::format("@{:.1f}GFLOP/s", t.flops / t.seconds / 1e9);
+  }
+  line += fmt::format(" other={:.1f}%", 100.0 * (total_s - accounted) / total_s);
+  fmt::print("{}\n", line);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,7 +127,7 @@ int main(int argc, char** argv) {
   }
   fmt::print("model {} ({}), loaded in {:.1f} s, threads {}\n", model_dir, loaded->config.model_type,
              now_s() - t_load, threads);
-  const double gemm = sgemm_gflops(4096, cfg->embed_dim * 3, cfg->embed_dim, 3);
+  double gemm = sgemm_gflops(4096, cfg->embed_dim * 3, cfg->embed_dim, 3);
   fmt::print("sgemm_gflops={:.1f} (M=4096 N={} K={})\n", gemm, cfg->embed_dim * 3, cfg->embed_dim);
 
   std::mt19937 gen(0);
@@ -132,12 +153,20 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::vector<double> times;
+    // Per-kind op times of the timed runs (the accounting costs a clock read
+    // per op call: a few hundred per forward).
+    cpu::profile::reset();
+    cpu::profile::set_enabled(true);
     for (int i = 0; i < iters; ++i) {
       const double t0 = now_s();
       auto out = loaded->encoder->encode(batch);
       times.push_back((now_s() - t0) * 1000.0);
       fmt::print("  {}x{} iter {}: {:.1f} ms\n", size, size, i, times.back());
     }
+    cpu::profile::set_enabled(false);
+    print_profile(times);
+    // SGEMM again right after the timed runs, so both rates see the same load.
+    gemm = std::max(gemm, sgemm_gflops(4096, cfg->embed_dim * 3, cfg->embed_dim, 3));
     std::sort(times.begin(), times.end());
     const double ms = times[times.size() / 2];
     const double gflop = encoder_flops(*cfg, qwen25, g) / 1e9;

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/check.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/simd.h"
 #include "common/thread_pool.h"
 
@@ -78,6 +79,7 @@ ERIC_CPU_CLONES void add_bias_rows(float* x, const float* bias, int64_t rows, in
 // Runs span(x + b, e - b) over the tensor's elements on the global pool.
 template <typename Span>
 Status apply_inplace(Tensor& x, std::string_view op, Span span) {
+  profile::Scope timed(profile::OpKind::kActivation);
   ERIC_RETURN_IF_ERROR(check_f32_inplace(x, op, "x"));
   float* p = x.mutable_data<float>();
   ThreadPool::global().parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) { span(p + b, e - b); });
@@ -92,6 +94,7 @@ Status quick_gelu_(Tensor& x) { return apply_inplace(x, "quick_gelu_", quick_gel
 Status silu_(Tensor& x) { return apply_inplace(x, "silu_", silu_span); }
 
 Status add_(Tensor& x, const Tensor& y) {
+  profile::Scope timed(profile::OpKind::kElementwise);
   ERIC_RETURN_IF_ERROR(check_f32_inplace(x, "add_", "x"));
   ERIC_ASSIGN_OR_RETURN(Tensor yc, contiguous_f32(y, "add_", "y"));
   if (yc.shape() != x.shape()) {
@@ -104,6 +107,7 @@ Status add_(Tensor& x, const Tensor& y) {
 }
 
 Status add_bias_(Tensor& x, const Tensor& bias) {
+  profile::Scope timed(profile::OpKind::kElementwise);
   ERIC_RETURN_IF_ERROR(check_f32_inplace(x, "add_bias_", "x"));
   if (x.rank() < 1) return InvalidArgument("add_bias_: x is a scalar {}", x.describe());
   const int64_t cols = x.dim(-1), rows = leading_rows(x);
@@ -118,6 +122,7 @@ Status add_bias_(Tensor& x, const Tensor& bias) {
 }
 
 Result<Tensor> silu_mul(const Tensor& gate, const Tensor& up) {
+  profile::Scope timed(profile::OpKind::kActivation);
   ERIC_ASSIGN_OR_RETURN(Tensor g, contiguous_f32(gate, "silu_mul", "gate"));
   ERIC_ASSIGN_OR_RETURN(Tensor u, contiguous_f32(up, "silu_mul", "up"));
   if (g.shape() != u.shape()) {

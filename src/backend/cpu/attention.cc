@@ -12,6 +12,7 @@
 
 #include "backend/cpu/attention_tile.h"
 #include "backend/cpu/check.h"
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/ops.h"
 #include "common/thread_pool.h"
 
@@ -69,6 +70,12 @@ Result<Tensor> varlen_attention(const Tensor& q, const Tensor& k, const Tensor& 
   ERIC_RETURN_IF_ERROR(check_cu_seqlens(cu_seqlens, tokens));
   ERIC_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(DType::kF32, q.shape()));
   if (tokens == 0 || heads == 0 || head_dim == 0) return out;
+  double flops = 0;  // QK^T and PV: 2 * 2 * len^2 * head_dim per sequence and head
+  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
+    const double len = static_cast<double>(cu_seqlens[i + 1] - cu_seqlens[i]);
+    flops += 4.0 * len * len * static_cast<double>(head_dim * heads);
+  }
+  profile::Scope timed(profile::OpKind::kAttention, flops);
 
   // Packed tiles: sequence i's tiles for head h start at tile index
   // h * total_tiles + tile_base[i].

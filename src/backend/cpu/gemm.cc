@@ -23,6 +23,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/ops.h"
 #include "common/thread_pool.h"
 
@@ -98,6 +99,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
              "sgemm dimensions exceed 32-bit BLAS: m={} n={} k={}", m, n, k);
   init_openblas_threads();
   std::lock_guard<std::mutex> lock(gemm_mutex());
+  profile::Scope timed(profile::OpKind::kGemm, 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k));
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));

@@ -9,6 +9,7 @@
 
 #include "backend/cpu/check.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/simd.h"
 #include "common/thread_pool.h"
 
@@ -86,6 +87,7 @@ int64_t row_grain(int64_t cols) { return std::max<int64_t>(1, 16384 / cols); }
 }  // namespace
 
 Result<Tensor> layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* beta, float eps) {
+  profile::Scope timed(profile::OpKind::kNorm);
   ERIC_ASSIGN_OR_RETURN(Tensor xc, prepare(x, gamma, "layer_norm"));
   const int64_t n = xc.dim(-1), rows = leading_rows(xc);
   Tensor g, b;
@@ -107,6 +109,7 @@ Result<Tensor> layer_norm(const Tensor& x, const Tensor& gamma, const Tensor* be
 }
 
 Result<Tensor> rms_norm(const Tensor& x, const Tensor& gamma, float eps) {
+  profile::Scope timed(profile::OpKind::kNorm);
   ERIC_ASSIGN_OR_RETURN(Tensor xc, prepare(x, gamma, "rms_norm"));
   const int64_t n = xc.dim(-1), rows = leading_rows(xc);
   ERIC_ASSIGN_OR_RETURN(Tensor g, gamma.contiguous());

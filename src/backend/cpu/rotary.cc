@@ -9,6 +9,7 @@
 
 #include "backend/cpu/check.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/simd.h"
 #include "common/thread_pool.h"
 
@@ -34,6 +35,7 @@ ERIC_CPU_CLONES void rotate_token(float* x, int64_t heads, int64_t head_stride, 
 }  // namespace
 
 Status apply_rotary_(Tensor& x, const Tensor& cos, const Tensor& sin) {
+  profile::Scope timed(profile::OpKind::kRotary);
   constexpr std::string_view op = "apply_rotary_";
   ERIC_RETURN_IF_ERROR(check_f32(x, op, "x"));
   if (x.read_only()) return InvalidArgument("{}: x {} is read-only (memory-mapped)", op, x.describe());

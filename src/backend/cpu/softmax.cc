@@ -5,6 +5,7 @@
 
 #include "backend/cpu/check.h"
 #include "backend/cpu/ops.h"
+#include "backend/cpu/op_profile.h"
 #include "backend/cpu/simd.h"
 #include "common/thread_pool.h"
 
@@ -43,6 +44,7 @@ ERIC_CPU_CLONES void softmax_rows(float* x, int64_t rows, int64_t n) {
 }  // namespace
 
 Status softmax_(Tensor& x) {
+  profile::Scope timed(profile::OpKind::kSoftmax);
   ERIC_RETURN_IF_ERROR(check_f32_inplace(x, "softmax_", "x"));
   if (x.rank() < 1) return InvalidArgument("softmax_: x is a scalar {}", x.describe());
   const int64_t n = x.dim(-1), rows = leading_rows(x);
