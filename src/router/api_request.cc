@@ -56,6 +56,41 @@ Result<std::optional<int64_t>> optional_pixels(const json& item, const char* fie
   return std::optional<int64_t>(v);
 }
 
+// The frame-selection fields of a video item; InvalidArgument on other items.
+Status parse_video_fields(const json& item, const std::string& at, EmbeddingItemRequest& out) {
+  const bool video = out.modality == "video";
+  for (const char* field : {"max_num_frames", "fps", "min_frames", "max_frames"}) {
+    auto it = item.find(field);
+    if (it != item.end() && !it->is_null() && !video) {
+      return InvalidArgument("{}: '{}' applies to video items only", at, field);
+    }
+  }
+  if (!video) return Status::Ok();
+  if (auto it = item.find("max_num_frames"); it != item.end() && !it->is_null()) {
+    // 0 keeps every frame, as in Cornserve.
+    // (nlohmann parses non-negative integers as unsigned.)
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > 1'000'000) {
+      return InvalidArgument("{}: 'max_num_frames' must be an integer in [0, 1000000], got {}", at, it->dump());
+    }
+    out.max_num_frames = it->get<int64_t>();
+  }
+  if (auto it = item.find("fps"); it != item.end() && !it->is_null()) {
+    if (!it->is_number() || !(it->get<double>() > 0) || !(it->get<double>() <= 1000)) {
+      return InvalidArgument("{}: 'fps' must be a number in (0, 1000], got {}", at, it->dump());
+    }
+    out.fps = it->get<double>();
+  }
+  ERIC_ASSIGN_OR_RETURN(out.min_frames, optional_pixels(item, "min_frames", at));
+  ERIC_ASSIGN_OR_RETURN(out.max_frames, optional_pixels(item, "max_frames", at));
+  if ((out.min_frames || out.max_frames) && !out.fps) {
+    return InvalidArgument("{}: 'min_frames' and 'max_frames' apply with 'fps' only", at);
+  }
+  if (out.fps && out.max_num_frames) {
+    return InvalidArgument("{}: give either 'max_num_frames' (linspace selection) or 'fps', not both", at);
+  }
+  return Status::Ok();
+}
+
 Result<int32_t> rank_value(const json& v, const std::string& at) {
   if (!v.is_number_integer()) {
     return InvalidArgument("{}: 'receiver_sidecar_ranks' must hold integers, got {}", at, type_name(v));
@@ -129,6 +164,7 @@ Result<EmbeddingItemRequest> parse_item(const json& item, size_t index, const Re
     return InvalidArgument("{}: unsupported modality '{}' (this model supports {})", at, out.modality,
                            fmt::join(policy.modalities, ", "));
   }
+  ERIC_RETURN_IF_ERROR(parse_video_fields(item, at, out));
   return out;
 }
 

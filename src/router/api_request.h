@@ -26,6 +26,11 @@ struct EmbeddingItemRequest {
   std::vector<std::vector<int32_t>> receiver_sidecar_ranks;
   std::optional<int64_t> min_pixels;
   std::optional<int64_t> max_pixels;
+  // Video items only: frame selection (see models::VideoSamplingOptions).
+  std::optional<int64_t> max_num_frames;
+  std::optional<double> fps;
+  std::optional<int64_t> min_frames;
+  std::optional<int64_t> max_frames;
 };
 
 // How the embeddings come back (top-level "format").

@@ -3,17 +3,32 @@
 #include <memory>
 
 #include "media/image_decoder.h"
+#include "media/video_decoder.h"
 
 namespace eric::router {
 
-ImageLoader make_image_loader(media::MediaLoaderOptions options) {
+ImageLoader make_image_loader(media::MediaLoaderOptions options, media::DecodeOptions decode) {
   // MediaLoader::load is const and thread-safe; one instance serves every pool thread.
   auto loader = std::make_shared<const media::MediaLoader>(std::move(options));
-  return [loader](const std::string& url) -> Result<media::RgbImage> {
+  return [loader, decode](const std::string& url) -> Result<media::RgbImage> {
     ERIC_ASSIGN_OR_RETURN(media::LoadedMedia media, loader->load(url));
-    auto image = media::decode_image(media.bytes);
+    auto image = media::decode_image(media.bytes, decode);
+    if (!image.ok() && image.status().code() == ErrorCode::kResourceExhausted) {
+      return image.status().with_context(fmt::format("image refused (limit --max-image-pixels {})", decode.max_pixels));
+    }
     if (!image.ok()) return image.status().with_context("cannot decode the image");
     return image;
+  };
+}
+
+VideoLoader make_video_loader(media::MediaLoaderOptions options) {
+  auto loader = std::make_shared<const media::MediaLoader>(std::move(options));
+  return [loader](const std::string& url, const media::FrameSelection& selection) -> Result<media::DecodedVideo> {
+    media::VideoDecodeOptions decode;
+    decode.threads = 1;
+    auto video = media::load_and_decode_video(*loader, url, selection, decode);
+    if (!video.ok()) return video.status().with_context("cannot decode the video");
+    return video;
   };
 }
 

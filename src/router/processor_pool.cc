@@ -44,8 +44,10 @@ struct RequestState {
 
 }  // namespace
 
-ProcessorPool::ProcessorPool(int workers, ImageLoader loader, const models::ModalityProcessor* processor)
+ProcessorPool::ProcessorPool(int workers, ImageLoader loader, const models::ModalityProcessor* processor,
+                             VideoLoader video_loader)
     : loader_(std::move(loader)),
+      video_loader_(std::move(video_loader)),
       processor_(processor),
       pending_(std::make_shared<std::atomic<int64_t>>(0)),
       // ThreadPool(n) runs n-1 workers (the caller of parallel_for is the n-th).
@@ -58,16 +60,36 @@ void ProcessorPool::post(std::function<void()> task) { pool_.submit(std::move(ta
 int64_t ProcessorPool::pending_items() const { return pending_->load(); }
 
 Result<models::ProcessedItem> ProcessorPool::process_one(const EmbeddingItemRequest& item) const {
+  models::ProcessorOptions options;
+  options.min_pixels = item.min_pixels;
+  options.max_pixels = item.max_pixels;
+  if (item.modality == "video") return process_video(item, options);
   if (item.modality != "image") {
     return Unimplemented("item '{}': modality '{}' is not supported by this server's preprocessing yet", item.id,
                          item.modality);
   }
   auto image = loader_(item.url);
   if (!image.ok()) return image.status().with_context(fmt::format("item '{}': cannot load '{}'", item.id, item.url));
-  models::ProcessorOptions options;
-  options.min_pixels = item.min_pixels;
-  options.max_pixels = item.max_pixels;
   auto processed = processor_->process_image(*image, options);
+  if (!processed.ok()) return processed.status().with_context(fmt::format("item '{}': preprocessing failed", item.id));
+  return processed;
+}
+
+Result<models::ProcessedItem> ProcessorPool::process_video(const EmbeddingItemRequest& item,
+                                                           const models::ProcessorOptions& options) const {
+  if (!video_loader_) return Unimplemented("item '{}': this server does not decode videos", item.id);
+  // The frames to decode are chosen from the container's frame count before
+  // any decoding work is spent.
+  models::VideoSamplingOptions sampling;
+  sampling.max_num_frames = item.max_num_frames;
+  sampling.fps = item.fps;
+  sampling.min_frames = item.min_frames;
+  sampling.max_frames = item.max_frames;
+  auto selection = processor_->video_frame_selection(sampling);
+  if (!selection.ok()) return selection.status().with_context(fmt::format("item '{}'", item.id));
+  auto video = video_loader_(item.url, *selection);
+  if (!video.ok()) return video.status().with_context(fmt::format("item '{}': cannot load '{}'", item.id, item.url));
+  auto processed = processor_->process_video(video->frames, options);
   if (!processed.ok()) return processed.status().with_context(fmt::format("item '{}': preprocessing failed", item.id));
   return processed;
 }

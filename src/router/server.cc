@@ -170,11 +170,13 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   policy.model_ids = model_ids;
   policy.max_items = o.max_items_per_request;
   for (auto m : processor->modalities()) {
-    // Only images have a preprocessing path in the router today.
-    if (m == models::Modality::kImage) policy.modalities.emplace_back(models::modality_name(m));
+    // The router preprocesses images and videos (audio has no path yet).
+    if (m == models::Modality::kImage || m == models::Modality::kVideo) {
+      policy.modalities.emplace_back(models::modality_name(m));
+    }
   }
   if (policy.modalities.empty()) {
-    return Unimplemented("model_type '{}' has no image modality; the router preprocesses images only",
+    return Unimplemented("model_type '{}' has no image or video modality; the router preprocesses only those",
                          model.config.model_type);
   }
 
@@ -192,7 +194,7 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   s.pool = std::make_unique<ProcessorPool>(
       o.preprocess_workers,
       [loader = make_image_loader(media_options), processor](const std::string& url) { return loader(url); },
-      processor.get());
+      processor.get(), make_video_loader(media_options));
   // The pool's tasks use the processor through a raw pointer: keep it alive
   // as long as the pool by holding it in the loader above.
   s.metrics = std::make_unique<Metrics>();

@@ -280,7 +280,7 @@ TEST_F(ServeTest, InfoAndRequestErrorsOverRealServer) {
   json info = json::parse(client->get("/info")->body);
   EXPECT_EQ(info["model"], fixture().model);
   EXPECT_EQ(info["model_type"], "qwen2_vl");
-  EXPECT_EQ(client->get("/modalities")->body, R"(["image"])");
+  EXPECT_EQ(client->get("/modalities")->body, R"(["image","video"])");
 
   auto outside = client->post("/embeddings", R"({"data":[)" + item_json("secret", "file:///etc/passwd") + "]}");
   ASSERT_TRUE(outside.ok());
