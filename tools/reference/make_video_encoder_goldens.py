@@ -50,6 +50,9 @@ CASES = {
     "hevc_mp4_4f": [("hevc.mp4", 4)],
     # Two videos in one forward: VP9 WebM with 3 frames (padded) and the animated GIF with 6.
     "batch_vp9_webm_3f_gif_6f": [("vp9.webm", 3), ("anim.gif", 6)],
+    # The other containers/codecs, four videos in one forward.
+    "batch_vp8_webm_h264_mov_h264_mkv_vp9_mkv_3f": [("vp8.webm", 3), ("h264.mov", 3), ("h264.mkv", 3),
+                                                     ("vp9.mkv", 3)],
 }
 MAKE_TEST_MODEL = "--arch {arch} --seed 0 --dims tiny --dtype float32"
 
