@@ -4,7 +4,8 @@
 // list; per-item max_num_frames / fps) next to an image item in one request,
 // each embedding equal to `eric encode --video` / `--image` on the same input
 // (‖Δ‖/‖ref‖ < 1e-5); /modalities lists video; broken videos are 400s naming
-// the item.
+// the item. (The engine's scheduler keeps the image and the videos in
+// separate batches: tests/engine/scheduler_test.cc.)
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <signal.h>
@@ -92,7 +93,7 @@ class ServeVideoTest : public ::testing::TestWithParam<std::string> {
   int refs_ = 0;
 };
 
-TEST_P(ServeVideoTest, VideoItemsMatchEncodeAndNeverShareABatchWithImages) {
+TEST_P(ServeVideoTest, VideoItemsNextToAnImageMatchEncode) {
   const std::string clip = media_ + "/clip.mp4";
   const std::string jpeg = read_file(std::string(ERIC_SOURCE_DIR) + "/tests/data/media/decode/jpeg_420.jpg");
   const std::string jpeg64 = media::base64_encode(jpeg);
