@@ -20,6 +20,7 @@ BUILD_PACKAGES=(
   libopenblas-openmp-dev
   prometheus-cpp-dev
   curl                                # bench/server_bench.sh polls /health; README examples
+  hey                                 # bench/load_test.sh (HTTP load generator)
   libspdlog-dev libfmt-dev libcli11-dev libyaml-cpp-dev
 )
 

@@ -27,11 +27,35 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--threads-per-worker", opts->threads_per_worker, "compute threads per worker (0: share the cores)")
       ->capture_default_str();
   cmd->add_option("--io-threads", opts->io_threads, "HTTP I/O threads")->capture_default_str();
-  cmd->add_option("--max-body-bytes", opts->max_body_bytes, "largest accepted request body")->capture_default_str();
+  // Limits (router/limits.h); each error names the option it hit.
+  router::RequestLimits& l = opts->limits;
+  cmd->add_option("--max-body-bytes", l.max_body_bytes, "largest request body (413)")->capture_default_str();
+  cmd->add_option("--max-header-bytes", l.max_header_bytes, "largest request head (431)")->capture_default_str();
+  cmd->add_option("--max-items-per-request", l.max_items_per_request, "items in one request")->capture_default_str();
+  cmd->add_option("--max-image-pixels", l.max_image_pixels, "decoded width*height of one image (413)")
+      ->capture_default_str();
+  cmd->add_option("--max-video-frames", l.max_video_frames, "frames taken from one video")->capture_default_str();
+  cmd->add_option("--max-audio-seconds", l.max_audio_seconds, "length of one audio clip")->capture_default_str();
+  cmd->add_option("--max-download-bytes", l.max_download_bytes, "size of one media download or data: URI (413)")
+      ->capture_default_str();
+  cmd->add_option("--download-timeout-ms", l.download_timeout_ms, "time for one media download (504)")
+      ->capture_default_str();
+  cmd->add_option("--download-connect-timeout-ms", l.download_connect_timeout_ms, "time to connect for a download")
+      ->capture_default_str();
+  cmd->add_option("--max-queued-requests", l.max_queued_requests, "requests accepted and not yet answered (then 429)")
+      ->capture_default_str();
+  cmd->add_option("--max-queued-items", l.max_queued_items, "items accepted and not yet answered (then 429)")
+      ->capture_default_str();
+  cmd->add_option("--retry-after-seconds", l.retry_after_seconds, "Retry-After of a 429")->capture_default_str();
+  cmd->add_option("--api-key", opts->api_key,
+                  "require 'Authorization: Bearer KEY' on every endpoint but /health (or set ERIC_API_KEY)")
+      ->envname("ERIC_API_KEY");
   cmd->add_option("--allowed-local-media-path", opts->allowed_local_media_paths,
                   "folder whose files may be named by file:// URLs (repeatable)");
   cmd->add_flag("--allow-private-network", opts->allow_private_network,
                 "allow http(s) media URLs on loopback/private addresses");
+  cmd->add_option("--allow-media-network", opts->allowed_media_networks,
+                  "a non-public network (CIDR) media URLs may reach, also after redirects (repeatable)");
   cmd->add_option("--llm-upstream", opts->llm_upstream,
                   "LLM server (vLLM with --enable-mm-embeds) behind /v1/chat/completions and /v1/models, "
                   "e.g. http://127.0.0.1:8001");

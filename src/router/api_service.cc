@@ -15,6 +15,15 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+int preprocess_http_status(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kResourceExhausted: return 413;
+    case ErrorCode::kDeadlineExceeded: return 504;
+    default: return 400;
+  }
+}
+
 // Answers that only differ by method: 405 for a known path, 404 otherwise.
 bool method_is(const HttpRequest& request, const char* method, const Responder& respond) {
   if (request.method == method) return true;
@@ -66,11 +75,20 @@ void ApiService::embeddings(HttpRequest request, Responder respond) {
   auto parsed = parse_embeddings_request(request.body, policy_);
   if (!parsed.ok()) return respond(json_error(400, parsed.status().message()));
   auto shared = std::make_shared<const EmbeddingsRequest>(std::move(parsed).value());
+  // The items count against --max-queued-items until answered (the HTTP
+  // layer already holds the request's place; see RequestGate).
+  std::shared_ptr<Admission::Ticket> items_ticket;
+  if (admission_ != nullptr) {
+    std::string refusal;
+    items_ticket = admission_->try_admit(0, static_cast<int64_t>(shared->items.size()), &refusal);
+    if (!items_ticket) return respond(admission_->busy(refusal));
+  }
   const bool binary = wants_safetensors(request.accept);
   const bool want_embeddings = binary || shared->return_embeddings || shared->format == EmbeddingsFormat::kVllm ||
                                !ec_storage_path_.empty();
   Responder finish = track(std::move(respond));
-  encode(shared, want_embeddings, [this, shared, binary, finish](EncodeOutcome outcome) {
+  encode(shared, want_embeddings, [this, shared, binary, finish, items_ticket](EncodeOutcome outcome) {
+    if (items_ticket) items_ticket->release();
     finish(embeddings_answer(*shared, binary, std::move(outcome)));
   });
 }
@@ -101,9 +119,10 @@ void ApiService::on_preprocessed(std::shared_ptr<const EmbeddingsRequest> reques
                                  Result<PreprocessedRequest> result, EncodeDone done) {
   if (!result.ok()) {
     // Media that cannot be fetched, decoded or preprocessed is the client's
-    // problem (400); only a failure of ours is a 500.
+    // problem (400), except a limit it passed (413: pixels, download size)
+    // or a download that ran out of time (504); only a failure of ours is 500.
     const Status& st = result.status();
-    return done(EncodeOutcome{st.code() == ErrorCode::kInternal ? 500 : 400, st.message(), {}});
+    return done(EncodeOutcome{preprocess_http_status(st.code()), st.message(), {}});
   }
   PreprocessedRequest pre = std::move(result).value();
   for (double s : pre.seconds) metrics_->observe_preprocess_seconds(s);

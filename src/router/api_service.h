@@ -21,10 +21,12 @@
 #include <string>
 #include <vector>
 
+#include "router/admission.h"
 #include "router/api_request.h"
 #include "router/api_response.h"
 #include "router/engine_client.h"
 #include "router/http_types.h"
+#include "router/limits.h"
 #include "router/metrics.h"
 #include "router/processor_pool.h"
 
@@ -44,6 +46,7 @@ struct ServerInfo {
   int preprocess_workers = 0;
   int threads_per_worker = 0;
   size_t max_body_bytes = 0;
+  RequestLimits limits;  // reported under "limits"
   std::string version;
 };
 
@@ -64,6 +67,9 @@ class ApiService {
   // The OpenAI-compatible front door (/v1/...); null answers those paths 404.
   void set_chat(ChatService* chat) { chat_ = chat; }
   const RequestPolicy& policy() const { return policy_; }
+  // Bounds the items of /embeddings requests accepted and not yet answered
+  // (429 past it); null: no bound. Set before serving; must outlive the service.
+  void set_admission(Admission* admission) { admission_ = admission; }
 
   // Runs the items through preprocessing and the engine exactly as
   // /embeddings does (same pool, same engine batches). `done` runs once, on a
@@ -102,6 +108,7 @@ class ApiService {
   VllmDelivery vllm_;
   std::string ec_storage_path_;
   ChatService* chat_ = nullptr;
+  Admission* admission_ = nullptr;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
 };

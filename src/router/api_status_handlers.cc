@@ -42,6 +42,19 @@ HttpResponse ApiService::info() const {
                {"threads_per_worker", info_.threads_per_worker},
                {"max_items_per_request", policy_.max_items},
                {"max_body_bytes", info_.max_body_bytes},
+               {"limits",
+                {{"max_body_bytes", info_.limits.max_body_bytes},
+                 {"max_header_bytes", info_.limits.max_header_bytes},
+                 {"max_items_per_request", info_.limits.max_items_per_request},
+                 {"max_image_pixels", info_.limits.max_image_pixels},
+                 {"max_video_frames", info_.limits.max_video_frames},
+                 {"max_audio_seconds", info_.limits.max_audio_seconds},
+                 {"max_download_bytes", info_.limits.max_download_bytes},
+                 {"download_timeout_ms", info_.limits.download_timeout_ms},
+                 {"download_connect_timeout_ms", info_.limits.download_connect_timeout_ms},
+                 {"max_queued_requests", info_.limits.max_queued_requests},
+                 {"max_queued_items", info_.limits.max_queued_items},
+                 {"retry_after_seconds", info_.limits.retry_after_seconds}}},
                {"version", info_.version}};
   return HttpResponse{200, "application/json", body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }

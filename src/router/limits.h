@@ -21,7 +21,7 @@ struct RequestLimits {
 
   // Per item, after loading (enforced while decoding/preprocessing).
   int64_t max_image_pixels = 50'000'000;  // decoded width*height; 413; --max-image-pixels
-  int64_t max_video_frames = 1024;        // frames taken from one video; --max-video-frames
+  int64_t max_video_frames = 768;         // frames decoded from one video; --max-video-frames
   double max_audio_seconds = 600;         // length of one audio clip; --max-audio-seconds
 
   // Remote media (MediaLoader, http(s) and data: URIs).

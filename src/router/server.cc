@@ -22,7 +22,9 @@
 #include "router/image_source.h"
 #include "router/metrics.h"
 #include "router/processor_pool.h"
+#include "router/request_gate.h"
 #include "router/run_dir.h"
+#include "media/address_policy.h"
 #include "router/upstream_client.h"
 #include "router/vllm_delivery.h"
 
@@ -128,6 +130,9 @@ std::vector<std::string> engine_argv(const ServeOptions& o, const std::string& m
 // Everything alive while serving; members are destroyed in reverse order,
 // so the HTTP server (which hands out Responders) goes last.
 struct Serving {
+  // First: outlives every Responder (admission tickets point into it).
+  std::unique_ptr<Admission> admission;
+  std::unique_ptr<RequestGate> gate;
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<EngineProcess> process;
@@ -146,6 +151,11 @@ Status validate(const ServeOptions& o) {
     return InvalidArgument("--preprocess-workers must be at least 1, got {}", o.preprocess_workers);
   }
   if (o.threads_per_worker < 0) return InvalidArgument("--threads-per-worker must be >= 0, got {}", o.threads_per_worker);
+  ERIC_RETURN_IF_ERROR(validate_limits(o.limits));
+  for (const auto& network : o.allowed_media_networks) {
+    auto parsed = media::parse_network(network);
+    if (!parsed.ok()) return parsed.status().with_context("--allow-media-network");
+  }
   return Status::Ok();
 }
 
@@ -168,7 +178,7 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
 
   RequestPolicy policy;
   policy.model_ids = model_ids;
-  policy.max_items = o.max_items_per_request;
+  policy.max_items = o.limits.max_items_per_request;
   for (auto m : processor->modalities()) {
     // The router preprocesses images and videos (audio has no path yet).
     if (m == models::Modality::kImage || m == models::Modality::kVideo) {
@@ -191,9 +201,16 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   media::MediaLoaderOptions media_options;
   media_options.allowed_local_media_paths = o.allowed_local_media_paths;
   media_options.allow_private_network = o.allow_private_network;
+  media_options.allowed_networks = o.allowed_media_networks;
+  media_options.max_bytes = o.limits.max_download_bytes;
+  media_options.max_data_uri_bytes = o.limits.max_download_bytes;
+  media_options.total_timeout_ms = o.limits.download_timeout_ms;
+  media_options.connect_timeout_ms = o.limits.download_connect_timeout_ms;
+  media::DecodeOptions decode_options;
+  decode_options.max_pixels = o.limits.max_image_pixels;
   s.pool = std::make_unique<ProcessorPool>(
       o.preprocess_workers,
-      [loader = make_image_loader(media_options), processor](const std::string& url) { return loader(url); },
+      [loader = make_image_loader(media_options, decode_options), processor](const std::string& url) { return loader(url); },
       processor.get(), make_video_loader(media_options));
   // The pool's tasks use the processor through a raw pointer: keep it alive
   // as long as the pool by holding it in the loader above.
@@ -208,7 +225,8 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   info.max_batch_tokens = o.max_batch_tokens;
   info.preprocess_workers = o.preprocess_workers;
   info.threads_per_worker = threads_per_worker(o);
-  info.max_body_bytes = o.max_body_bytes;
+  info.max_body_bytes = o.limits.max_body_bytes;
+  info.limits = o.limits;
   info.version = ERIC_VERSION;
   s.api = std::make_unique<ApiService>(info, policy, s.pool.get(), s.client.get(), s.metrics.get());
   ERIC_ASSIGN_OR_RETURN(VllmDelivery vllm, vllm_delivery_from_config(model.config.config, o.vllm_dtype));
@@ -236,12 +254,21 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   http_options.host = o.host;
   http_options.port = o.port;
   http_options.io_threads = o.io_threads;
-  http_options.body_limit = o.max_body_bytes;
+  http_options.body_limit = o.limits.max_body_bytes;
+  http_options.header_limit = o.limits.max_header_bytes;
+  // Authentication and the queue bound act on request heads (no body is
+  // read for a refused request) and hold a POST's place until its answer.
+  s.admission = std::make_unique<Admission>(o.limits.max_queued_requests, o.limits.max_queued_items,
+                                            o.limits.retry_after_seconds);
+  s.api->set_admission(s.admission.get());
+  s.gate = std::make_unique<RequestGate>(ApiKeyAuth(o.api_key), s.admission.get());
+  http_options.check_head = [gate = s.gate.get()](const HttpRequest& head) { return gate->check_head(head); };
+  if (!o.api_key.empty()) spdlog::info("API key required on every endpoint but /health");
   http_options.make_error = [](int status, const std::string& message) { return json_error(status, message); };
   ApiService* api = s.api.get();
-  ERIC_ASSIGN_OR_RETURN(s.http, HttpServer::start(http_options, [api](HttpRequest request, Responder respond) {
+  ERIC_ASSIGN_OR_RETURN(s.http, HttpServer::start(http_options, s.gate->wrap([api](HttpRequest request, Responder respond) {
                           api->handle(std::move(request), std::move(respond));
-                        }));
+                        })));
   spdlog::info("serving {} (model_id: {}) on http://{}:{}", info.model, fmt::join(model_ids, " or "), o.host,
                s.http->port());
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "router/limits.h"
 
 namespace eric::router {
 
@@ -23,10 +24,15 @@ struct ServeOptions {
   int preprocess_workers = 2;
   int threads_per_worker = 0;  // 0: the engine divides the cores among workers
   int io_threads = 2;
-  size_t max_body_bytes = 64u << 20;
-  size_t max_items_per_request = 256;
+  RequestLimits limits;  // body/header/items/pixels/download/queue bounds
+  // Required as `Authorization: Bearer <key>` on every endpoint but /health
+  // ("" = no authentication). --api-key or ERIC_API_KEY.
+  std::string api_key;
   std::vector<std::string> allowed_local_media_paths;
   bool allow_private_network = false;
+  // Non-public networks (CIDR) media URLs may reach without
+  // allow_private_network, e.g. an internal image store.
+  std::vector<std::string> allowed_media_networks;
   // vLLM delivery: the front door's upstream (http://host:port), its API key,
   // the embedding dtype ("" = the checkpoint's), EC-connector storage folder.
   std::string llm_upstream;
