@@ -1,0 +1,118 @@
+// The worker's side: EmbeddingSender::deliver_batch against a real in-process
+// sidecar, as rank 0 runs it after each batch.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "sidecar/producer.h"
+#include "sidecar/server.h"
+
+namespace eric::sidecar {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class ProducerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("eric-sidecar-producer-{}", getpid());
+    fs::create_directories(dir_);
+    SidecarOptions o;
+    o.node = "a";
+    ASSERT_TRUE(o.registry.add({"a", "127.0.0.1:0", {0, 1}}).ok());
+    o.control_socket = (dir_ / "a.sock").string();
+    o.arena_bytes = 64 << 10;
+    o.alloc_wait = 200ms;
+    auto s = SidecarServer::start(std::move(o));
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    server_ = std::move(s).value();
+  }
+  void TearDown() override {
+    server_.reset();
+    fs::remove_all(dir_);
+  }
+  engine::EncodeRequest request(std::vector<std::vector<std::vector<int32_t>>> receivers) {
+    engine::EncodeRequest r;
+    r.request_id = 5;
+    for (size_t i = 0; i < receivers.size(); ++i) {
+      engine::EncodeItem it;
+      it.item_id = fmt::format("item-{}", i);
+      it.receiver_sidecar_ranks = receivers[i];
+      r.items.push_back(std::move(it));
+    }
+    return r;
+  }
+  engine::EncodeResponse response(size_t n, int64_t rows) {
+    engine::EncodeResponse resp;
+    resp.request_id = 5;
+    for (size_t i = 0; i < n; ++i) {
+      std::vector<float> v(static_cast<size_t>(rows) * 8);
+      for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<float>(i * 1000 + k);
+      resp.items.push_back({fmt::format("item-{}", i), *Tensor::from_vector(v, Shape{rows, 8})});
+    }
+    return resp;
+  }
+  fs::path dir_;
+  std::unique_ptr<SidecarServer> server_;
+};
+
+TEST_F(ProducerTest, DeliversItemsWithReceiversAndLeavesTheOthers) {
+  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  auto req = request({{{0}}, {}, {{1}}});
+  auto resp = response(3, 4);
+  sender.deliver_batch(req, resp);
+  ASSERT_EQ(resp.code, ErrorCode::kOk) << resp.error_message;
+  EXPECT_EQ(resp.items.size(), 3u);
+  auto c1 = SidecarClient::connect((dir_ / "a.sock").string(), 1);
+  ASSERT_TRUE(c1.ok());
+  auto v = (*c1)->recv("item-2", 0, 0ms);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_EQ(v->dtype, "F32");
+  EXPECT_EQ(v->shape, (std::vector<int64_t>{4, 8}));
+  EXPECT_EQ(static_cast<const float*>(v->data)[1], 2001.0f);
+  EXPECT_EQ((*c1)->recv("item-1", 0, 0ms).status().code(), ErrorCode::kDeadlineExceeded);  // no receivers: not sent
+}
+
+TEST_F(ProducerTest, AFullArenaFailsTheBatchNamingTheItemAs503) {
+  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  // 64 KiB arena; each item is 32 rows x 8 floats = 1 KiB -> 4 KiB pages: the 17th cannot fit.
+  std::vector<std::vector<std::vector<int32_t>>> receivers(17, {{0}});
+  auto req = request(receivers);
+  auto resp = response(17, 32);
+  sender.deliver_batch(req, resp);
+  EXPECT_EQ(resp.code, ErrorCode::kUnavailable);
+  EXPECT_NE(resp.error_message.find("item 'item-16': sidecar delivery failed"), std::string::npos) << resp.error_message;
+  EXPECT_NE(resp.error_message.find("stayed full for 200 ms"), std::string::npos) << resp.error_message;
+  EXPECT_TRUE(resp.items.empty());
+}
+
+TEST_F(ProducerTest, ReconnectsAfterTheSidecarRestarted) {
+  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  auto req = request({{{0}}});
+  auto resp = response(1, 1);
+  sender.deliver_batch(req, resp);
+  ASSERT_EQ(resp.code, ErrorCode::kOk) << resp.error_message;
+  TearDown();
+  SetUp();
+  req.items[0].item_id = "again";
+  resp = response(1, 1);
+  sender.deliver_batch(req, resp);
+  EXPECT_EQ(resp.code, ErrorCode::kOk) << resp.error_message;
+}
+
+TEST_F(ProducerTest, WithoutASidecarItemsWithReceiversAreRefused) {
+  auto req = request({{}, {{0, 1}}});
+  auto resp = response(2, 1);
+  reject_undeliverable(req, resp);
+  EXPECT_EQ(resp.code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(resp.error_message.find("item 'item-1' names receiver_sidecar_ranks"), std::string::npos);
+  auto plain = request({{}});
+  auto ok = response(1, 1);
+  reject_undeliverable(plain, ok);
+  EXPECT_EQ(ok.code, ErrorCode::kOk);
+}
+
+}  // namespace
+}  // namespace eric::sidecar
