@@ -214,6 +214,17 @@ bool is_jpeg_frame_list(std::string_view mime_type) {
   return true;
 }
 
+Status check_selected_pixels(size_t frames, int64_t width, int64_t height, const VideoDecodeOptions& o) {
+  // width and height are at most the per-frame limit's and frames at most
+  // max_selected_frames when this runs, so the product fits in int64.
+  const int64_t pixels = static_cast<int64_t>(frames) * std::max<int64_t>(width, 0) * std::max<int64_t>(height, 0);
+  if (pixels > o.max_selected_pixels) {
+    return ResourceExhausted("{} frames of {}x{} selected = {} pixels, above the limit of {} pixels per video", frames,
+                             width, height, pixels, o.max_selected_pixels);
+  }
+  return Status::Ok();
+}
+
 Result<DecodedVideo> decode_video(std::string_view bytes, const FrameSelection& selection,
                                   const VideoDecodeOptions& o) {
   quiet_logging_once();
@@ -258,6 +269,7 @@ Result<DecodedVideo> decode_video(std::string_view bytes, const FrameSelection& 
     return ResourceExhausted("{} frames selected, above the limit of {}", out.frame_indices.size(),
                              o.max_selected_frames);
   }
+  ERIC_RETURN_IF_ERROR(check_selected_pixels(out.frame_indices.size(), out.width, out.height, o));
   const int64_t last_needed = out.frame_indices.back();
   if (last_needed + 1 > o.max_frames_to_decode) {
     return ResourceExhausted("reaching frame {} needs {} frames decoded, above the limit of {}", last_needed,

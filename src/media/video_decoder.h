@@ -40,6 +40,10 @@ struct VideoDecodeOptions {
   int64_t max_pixels_per_frame = 8192ll * 4320;  // width * height of the coded frames (8K)
   double max_duration_s = 4.0 * 3600.0;     // container duration
   int64_t max_selected_frames = 4096;       // frames kept (RGB buffers held at once)
+  // Pixels of all kept frames together (frames kept x width x height; 3 bytes
+  // each in RGB): bounds the memory one video holds. The default is no
+  // tighter than the two limits above; servers set it lower.
+  int64_t max_selected_pixels = 4096ll * 8192 * 4320;
   int64_t max_input_bytes = 1ll << 30;      // encoded size
   // Decoder threads: 0 lets FFmpeg pick (one per core); 1 decodes on the
   // calling thread only (better when many videos are decoded concurrently).
@@ -86,6 +90,10 @@ Result<DecodedVideo> decode_jpeg_frame_list(const std::vector<std::string>& jpeg
 Result<DecodedVideo> load_and_decode_video(const MediaLoader& loader, std::string_view url,
                                            const FrameSelection& selection = {},
                                            const VideoDecodeOptions& options = {});
+
+// ResourceExhausted when `frames` frames of width x height exceed
+// options.max_selected_pixels (checked before the frames are decoded).
+Status check_selected_pixels(size_t frames, int64_t width, int64_t height, const VideoDecodeOptions& options);
 
 // True for the MIME type of Cornserve's frame lists ("video/jpeg", any case).
 bool is_jpeg_frame_list(std::string_view mime_type);

@@ -36,6 +36,10 @@ Result<DecodedVideo> decode_jpeg_frame_list(const std::vector<std::string>& jpeg
                              image->width, image->height, out.frame_indices.front(), out.frames.front().width,
                              out.frames.front().height);
     }
+    // All frames share the first one's size: bound the whole list's memory once it is known.
+    if (out.frames.empty()) {
+      ERIC_RETURN_IF_ERROR(check_selected_pixels(out.frame_indices.size(), image->width, image->height, o));
+    }
     out.frames.push_back(std::move(*image));
   }
   out.width = out.frames.front().width;

@@ -21,12 +21,21 @@ ImageLoader make_image_loader(media::MediaLoaderOptions options, media::DecodeOp
   };
 }
 
-VideoLoader make_video_loader(media::MediaLoaderOptions options) {
+media::VideoDecodeOptions server_video_decode_options() {
+  media::VideoDecodeOptions o;
+  o.max_selected_frames = 768;
+  o.max_selected_pixels = int64_t{1} << 29;
+  o.threads = 1;
+  return o;
+}
+
+VideoLoader make_video_loader(media::MediaLoaderOptions options, media::VideoDecodeOptions decode) {
   auto loader = std::make_shared<const media::MediaLoader>(std::move(options));
-  return [loader](const std::string& url, const media::FrameSelection& selection) -> Result<media::DecodedVideo> {
-    media::VideoDecodeOptions decode;
-    decode.threads = 1;
+  return [loader, decode](const std::string& url, const media::FrameSelection& selection) -> Result<media::DecodedVideo> {
     auto video = media::load_and_decode_video(*loader, url, selection, decode);
+    if (!video.ok() && video.status().code() == ErrorCode::kResourceExhausted) {
+      return video.status().with_context("video refused (limit of the server)");
+    }
     if (!video.ok()) return video.status().with_context("cannot decode the video");
     return video;
   };

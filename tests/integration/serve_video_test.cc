@@ -18,6 +18,7 @@
 
 #include "media/base64.h"
 #include "router/http_client.h"
+#include "router/image_source.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
 
@@ -162,6 +163,32 @@ TEST_P(ServeVideoTest, VideoItemsNextToAnImageMatchEncode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, ServeVideoTest, ::testing::Values("qwen2_vl", "qwen2_5_vl"));
+
+// The server's video loader: URL policy of the MediaLoader, decode limits
+// stricter than the CLI's, refusals that say a server limit applied.
+TEST(ServerVideoLoader, AppliesUrlPolicyAndServerLimits) {
+  const media::VideoDecodeOptions d = router::server_video_decode_options();
+  EXPECT_EQ(d.threads, 1);
+  EXPECT_LT(d.max_selected_pixels, media::VideoDecodeOptions{}.max_selected_pixels);
+  EXPECT_LE(d.max_selected_frames, 768);
+
+  const std::string dir = std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video";
+  media::MediaLoaderOptions policy;
+  policy.allowed_local_media_paths = {dir};
+  media::FrameSelection eight;
+  eight.max_num_frames = 8;
+  auto v = router::make_video_loader(policy)("file://" + dir + "/h264.mp4", eight);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_EQ(v->frames.size(), 8u);
+  EXPECT_FALSE(router::make_video_loader(policy)("file:///etc/passwd", eight).ok());
+
+  media::VideoDecodeOptions tight = d;
+  tight.max_selected_pixels = 48 * 32 * 4;  // four frames of the clip
+  auto refused = router::make_video_loader(policy, tight)("file://" + dir + "/h264.mp4", eight);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(refused.status().to_string().find("limit of the server"), std::string::npos) << refused.status().to_string();
+}
 
 }  // namespace
 }  // namespace eric::integration

@@ -122,6 +122,13 @@ TEST(VideoBadInputTest, LimitsFromOptions) {
   o = {};
   o.max_input_bytes = 100;
   expect_error(decode_video(mp4, {}, o), ErrorCode::kResourceExhausted, "bytes", "max_input_bytes");
+  // 32 frames of 48x32 = 49152 pixels; 8 frames fit in 20000.
+  o = {};
+  o.max_selected_pixels = 20'000;
+  expect_error(decode_video(mp4, {}, o), ErrorCode::kResourceExhausted, "32 frames of 48x32", "max_selected_pixels");
+  FrameSelection eight;
+  eight.max_num_frames = 8;
+  EXPECT_TRUE(decode_video(mp4, eight, o).ok());
 }
 
 TEST(VideoBadInputTest, CorruptedPayloadNeverCrashes) {
@@ -168,6 +175,16 @@ TEST(JpegFrameListTest, BadLists) {
   auto r = decode_jpeg_frame_list({jpeg, "not a jpeg"});
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().to_string().find("JPEG frame 1"), std::string::npos) << r.status().to_string();
+  // The pixel budget applies once the first frame's size is known.
+  VideoDecodeOptions o;
+  auto image = decode_image(jpeg);
+  ASSERT_TRUE(image.ok());
+  o.max_selected_pixels = 2 * int64_t(image->width) * image->height;
+  EXPECT_TRUE(decode_jpeg_frame_list({jpeg, jpeg}, {}, o).ok());
+  r = decode_jpeg_frame_list({jpeg, jpeg, jpeg}, {}, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted);
+  EXPECT_NE(r.status().message().find("3 frames of"), std::string::npos) << r.status().to_string();
 }
 
 TEST(LoadAndDecodeVideoTest, DataUris) {
