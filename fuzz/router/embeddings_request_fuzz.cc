@@ -1,7 +1,7 @@
 // Fuzzes the /embeddings JSON schema (parse_embeddings_request). Oracles: a
 // refusal is InvalidArgument with a message; an accepted request holds
 // 1..max_items items with unique non-empty ids, an accepted model_id and
-// modality, and a URL.
+// modality, a URL, and consistent video frame-selection fields.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +34,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       __builtin_trap();
     }
     if (item.min_pixels && item.max_pixels && *item.min_pixels > *item.max_pixels) __builtin_trap();
+    // Frame selection: video items only, fps > 0 and never with max_num_frames,
+    // min/max_frames only with fps.
+    const bool selects = item.max_num_frames || item.fps || item.min_frames || item.max_frames;
+    if (selects && item.modality != "video") __builtin_trap();
+    if (item.fps && (!(*item.fps > 0) || item.max_num_frames)) __builtin_trap();
+    if ((item.min_frames || item.max_frames) && !item.fps) __builtin_trap();
+    if (item.max_num_frames && *item.max_num_frames < 0) __builtin_trap();
   }
   return 0;
 }
