@@ -1,5 +1,11 @@
 #include "sidecar/arena.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <optional>
 
 namespace eric::sidecar {
@@ -97,6 +103,17 @@ void ArenaAllocator::close() {
 Result<std::unique_ptr<Arena>> Arena::create(size_t bytes) {
   if (bytes < kArenaAlignment) return InvalidArgument("sidecar arena of {} bytes is too small (at least {})", bytes, kArenaAlignment);
   ERIC_ASSIGN_OR_RETURN(auto seg, distributed::ShmSegment::create("sidecar", bytes));
+  // Reserve every page now: a sparse segment larger than what /dev/shm can
+  // hold would SIGBUS a producer, consumer or this process at first touch of
+  // a missing page. Failing here, at start, is the clear error instead.
+  int fd = shm_open(seg.name().c_str(), O_RDWR, 0);
+  if (fd < 0) return IoError("cannot reopen the sidecar arena {}: {}", seg.name(), std::strerror(errno));
+  int err = posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+  close(fd);
+  if (err != 0) {
+    return ResourceExhausted("cannot reserve a sidecar arena of {} MiB in /dev/shm: {} (lower --arena-mib)", bytes >> 20,
+                             std::strerror(err));
+  }
   return std::unique_ptr<Arena>(new Arena(std::move(seg), bytes));
 }
 
