@@ -71,7 +71,9 @@ Result<ChatRequest> parse_chat_request(std::string_view body, const std::vector<
         return InvalidArgument("{}: {} parts are not supported: this server's model encodes {}", where,
                                media.modality, fmt::join(modalities, ", "));
       }
-      ERIC_ASSIGN_OR_RETURN(media.url, media_url(part.at(key), key, where));
+      auto value = part.find(key);
+      if (value == part.end()) return InvalidArgument("{}: a '{}' part needs an '{}' field", where, key, key);
+      ERIC_ASSIGN_OR_RETURN(media.url, media_url(*value, key, where));
       if (auto uuid = part.find("uuid"); uuid != part.end() && !uuid->is_null()) {
         if (!uuid->is_string()) return InvalidArgument("{}: 'uuid' must be a string", where);
         media.uuid = uuid->get<std::string>();

@@ -219,6 +219,7 @@ TEST(ChatRequestTest, Errors) {
   EXPECT_NE(r.status().message().find("audio parts are not supported"), std::string::npos);
   for (const char* bad : {"[]", "{", R"({"messages":{}})", R"({"messages":[1]})",
                           R"({"messages":[{"content":[{"type":"image_url","image_url":{}}]}]})",
+                          R"({"messages":[{"content":[{"type":"image_url","image_1url":{"url":"u"}}]}]})",
                           R"({"messages":[{"content":[{"type":"image_url","image_url":{"url":""}}]}]})",
                           R"({"messages":[{"content":[{"type":"image_url","image_url":{"url":"u"},"uuid":5}]}]})"}) {
     EXPECT_FALSE(parse_chat_request(bad, {"image"}).ok()) << bad;
