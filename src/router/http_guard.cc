@@ -6,6 +6,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstring>
 
 namespace eric::router {
@@ -83,6 +84,16 @@ HeadScan scan_request_head(std::string_view bytes, size_t header_limit) {
     }
   }
   if (end == std::string_view::npos) return out;  // kNeedMore
+  // A well-formed request line of another HTTP version gets 505 (Beast
+  // reports any version but 1.x as a generic parse error).
+  const std::string_view line = head.substr(0, head.find("\r\n"));
+  if (line.size() > 9 && line.substr(line.size() - 9, 6) == " HTTP/" && std::isdigit(static_cast<unsigned char>(line[line.size() - 3])) &&
+      line[line.size() - 2] == '.' && std::isdigit(static_cast<unsigned char>(line.back())) &&
+      line.substr(line.size() - 3) != "1.0" && line.substr(line.size() - 3) != "1.1") {
+    out.kind = HeadScan::kError;
+    out.error = HttpError{505, fmt::format("HTTP version {} is not supported (use HTTP/1.1)", line.substr(line.size() - 3))};
+    return out;
+  }
   out.kind = HeadScan::kComplete;
   out.head_bytes = head_size;
   return out;
@@ -143,7 +154,6 @@ HttpError error_from_beast(const boost::system::error_code& ec, size_t header_li
     return HttpError{413, fmt::format("request body too large (limit --max-body-bytes {} bytes)", body_limit)};
   }
   if (ec == http::error::header_limit) return header_too_large(header_limit);
-  if (ec == http::error::bad_version) return HttpError{505, "HTTP version not supported (use HTTP/1.1)"};
   return HttpError{400, "malformed HTTP request: " + ec.message()};
 }
 

@@ -97,7 +97,8 @@ TEST(HttpGuard, RefusesBadMethodsTargetsVersionsAndHosts) {
   expect_refused("GET http://evil/ HTTP/1.1\r\nHost: a\r\n\r\n", 400, "must be a path");
   expect_refused("GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, "not supported");
   expect_refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "not supported");
-  expect_refused("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 505, "not supported");
+  expect_refused("GET / HTTP/1.x\r\nHost: a\r\n\r\n", 400, "malformed");
+  expect_refused("THIS IS NOT HTTP\r\n\r\n", 400, "malformed");
   expect_refused("GET / HTTP/1.1\r\n\r\n", 400, "requires a Host");
   expect_refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "more than one Host");
   expect_refused("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer x\r\nAuthorization: Bearer y\r\n\r\n", 400,
