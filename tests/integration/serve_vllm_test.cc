@@ -123,6 +123,7 @@ class FakeVllm {
 struct Suite {
   std::string root, model, images_dir, ec_dir;
   std::vector<std::string> images;
+  std::string video;
   std::unique_ptr<FakeVllm> vllm;
   std::unique_ptr<ServeProcess> server;
   std::string error;
@@ -166,6 +167,9 @@ class ServeVllmTest : public ::testing::Test {
       s.images.push_back(fmt::format("{}/img{}.bmp", s.images_dir, i));
       write_test_bmp(s.images.back(), sizes[i][0], sizes[i][1], 10 + i);
     }
+    s.video = s.images_dir + "/clip.mp4";
+    fs::copy_file(std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video/h264.mp4", s.video,
+                  fs::copy_options::overwrite_existing, ec);
     ::flock(lock, LOCK_UN);
     ::close(lock);
     if (!s.error.empty()) return;
@@ -199,9 +203,10 @@ class ServeVllmTest : public ::testing::Test {
   static std::string data_uri(int i) { return "data:image/bmp;base64," + media::base64_encode(read_file(suite().images[i])); }
 
   // /embeddings for image i: the raw float32 embedding and the vllm part.
-  std::pair<Tensor, json> embeddings_of(int i, const std::string& id) {
+  std::pair<Tensor, json> embeddings_of(int i, const std::string& id) { return embeddings_of("image", file_url(i), id); }
+  std::pair<Tensor, json> embeddings_of(const std::string& modality, const std::string& url, const std::string& id) {
     auto c = client();
-    json item = {{"id", id}, {"modality", "image"}, {"model_id", suite().model}, {"url", file_url(i)}};
+    json item = {{"id", id}, {"modality", modality}, {"model_id", suite().model}, {"url", url}};
     auto raw = c->post("/embeddings", json({{"data", {item}}, {"return_embeddings", true}}).dump());
     EXPECT_TRUE(raw.ok() && raw->status == 200) << (raw.ok() ? raw->body : raw.status().to_string());
     json e = json::parse(raw->body)["embeddings"][0];
@@ -221,10 +226,10 @@ class ServeVllmTest : public ::testing::Test {
   }
 
   // vLLM's loader rules and torch.load(weights_only=True) on `part` against `expected`.
-  static int check_part(const json& part, const Tensor& expected) {
+  static int check_part(const json& part, const Tensor& expected, const std::string& modality = "image") {
     const std::string f = fs::path(suite().ec_dir).parent_path().string() + "/case.json";
     json c = {{"part", part},
-              {"modality", "image"},
+              {"modality", modality},
               {"merge", 2},
               {"expected",
                {{"dtype", std::string(dtype_name(expected.dtype()))},
@@ -309,6 +314,28 @@ TEST_F(ServeVllmTest, ChatIsRewrittenForwardedAndAnsweredUnchanged) {
   auto requests = suite().vllm->requests();
   ASSERT_EQ(requests.size(), before + 1);
   expect_forwarded(requests.back(), sent);
+}
+
+TEST_F(ServeVllmTest, VideoPartsBecomeVideoEmbedsWithTheirGrid) {
+  json sent = {{"model", "qwen-llm"},
+               {"messages",
+                {{{"role", "user"},
+                  {"content",
+                   {{{"type", "video_url"}, {"video_url", {{"url", "file://" + suite().video}}}},
+                    {{"type", "text"}, {"text", "What happens?"}}}}}}}};
+  auto r = client()->post("/v1/chat/completions", sent.dump());
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  ASSERT_EQ(r->status, 200) << r->body;
+  json got = json::parse(suite().vllm->requests().back().body);
+  auto [emb, part] = embeddings_of("video", "file://" + suite().video, "ref-video");
+  json expected = sent;
+  expected["messages"][0]["content"][0] = part;
+  EXPECT_EQ(got, expected);
+  const json& v = got["messages"][0]["content"][0];
+  EXPECT_EQ(v["type"], "video_embeds");
+  ASSERT_TRUE(v["video_embeds"].is_object());
+  EXPECT_TRUE(v["video_embeds"].contains("video_grid_thw"));
+  EXPECT_EQ(check_part(v, *emb.to(DType::kBF16), "video"), 0);  // rows = t*h*w/4 is checked there too
 }
 
 TEST_F(ServeVllmTest, StreamedAnswerArrivesAsItIsProduced) {
