@@ -31,6 +31,8 @@ void add_serve_command(CLI::App& app) {
   router::RequestLimits& l = opts->limits;
   cmd->add_option("--max-body-bytes", l.max_body_bytes, "largest request body (413)")->capture_default_str();
   cmd->add_option("--max-header-bytes", l.max_header_bytes, "largest request head (431)")->capture_default_str();
+  cmd->add_option("--max-connections", l.max_connections, "open HTTP connections (one more: 503)")
+      ->capture_default_str();
   cmd->add_option("--max-items-per-request", l.max_items_per_request, "items in one request")->capture_default_str();
   cmd->add_option("--max-image-pixels", l.max_image_pixels, "decoded width*height of one image (413)")
       ->capture_default_str();

@@ -45,6 +45,7 @@ HttpResponse ApiService::info() const {
                {"limits",
                 {{"max_body_bytes", info_.limits.max_body_bytes},
                  {"max_header_bytes", info_.limits.max_header_bytes},
+                 {"max_connections", info_.limits.max_connections},
                  {"max_items_per_request", info_.limits.max_items_per_request},
                  {"max_image_pixels", info_.limits.max_image_pixels},
                  {"max_video_frames", info_.limits.max_video_frames},

@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -53,6 +54,8 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
   std::atomic<int64_t> in_flight{0};
+  std::atomic<int64_t> connections{0};  // live Sessions
+  net::steady_timer accept_retry{ioc};  // after a failed accept (e.g. out of descriptors)
   std::shared_ptr<Lifeline> lifeline = std::make_shared<Lifeline>();
   uint16_t port = 0;
   std::once_flag stop_once;
@@ -65,9 +68,22 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl* server) : stream_(std::move(socket)), server_(server) {}
+  Session(tcp::socket&& socket, HttpServer::Impl* server) : stream_(std::move(socket)), server_(server) {
+    server_->connections.fetch_add(1);
+  }
+  ~Session() { server_->connections.fetch_sub(1); }
 
   void start() {
+    // Past the connection bound, answer 503 at once and close, rather than
+    // let idle or slow clients hold descriptors and buffers without limit.
+    if (static_cast<size_t>(server_->connections.load()) > server_->options.max_connections) {
+      net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+        self->refuse(self->server_->options.make_error(
+            503, fmt::format("too many connections (limit --max-connections {}); retry later",
+                             self->server_->options.max_connections)));
+      });
+      return;
+    }
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
   }
 
@@ -320,7 +336,14 @@ void HttpServer::Impl::do_accept() {
   acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (!acceptor.is_open() || ec == net::error::operation_aborted) return;
     if (ec) {
-      spdlog::warn("HTTP accept failed: {}", ec.message());
+      // Out of descriptors (EMFILE) or memory: retrying at once would spin
+      // and flood the log; wait a little for connections to close.
+      spdlog::warn("HTTP accept failed: {}; retrying in 100 ms", ec.message());
+      accept_retry.expires_after(std::chrono::milliseconds(100));
+      accept_retry.async_wait([this](beast::error_code wec) {
+        if (!wec && acceptor.is_open()) do_accept();
+      });
+      return;
     } else {
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);  // small JSON answers: do not wait for Nagle

@@ -33,6 +33,8 @@ struct HttpServerOptions {
   // A connection idle this long between requests is closed. Requests being
   // handled have no time limit here (the engine client has its own).
   std::chrono::seconds idle_timeout{60};
+  // Open connections; one more is answered 503 and closed.
+  size_t max_connections = 1024;
   // Called on each request head (body not read yet, HttpRequest::body
   // empty); a response refuses the request and closes the connection.
   std::function<std::optional<HttpResponse>(const HttpRequest& head)> check_head;

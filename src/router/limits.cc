@@ -11,6 +11,7 @@ Status validate_limits(const RequestLimits& l) {
   if (l.max_header_bytes > (64u << 20)) {
     return InvalidArgument("--max-header-bytes must be at most 64 MiB, got {}", l.max_header_bytes);
   }
+  if (l.max_connections < 1) return InvalidArgument("--max-connections must be at least 1");
   if (l.max_items_per_request < 1) return InvalidArgument("--max-items-per-request must be at least 1");
   if (l.max_image_pixels < 1) return InvalidArgument("--max-image-pixels must be at least 1, got {}", l.max_image_pixels);
   if (l.max_video_frames < 1) return InvalidArgument("--max-video-frames must be at least 1, got {}", l.max_video_frames);

@@ -15,6 +15,7 @@ struct RequestLimits {
   // HTTP (enforced by HttpServer before the handler runs).
   size_t max_body_bytes = 256u << 20;   // 413; --max-body-bytes
   size_t max_header_bytes = 16u << 10;  // 431; --max-header-bytes (request line + fields)
+  size_t max_connections = 1024;        // open connections; one more gets 503; --max-connections
 
   // Request schema (parse_embeddings_request).
   size_t max_items_per_request = 256;   // 400; --max-items-per-request

@@ -256,6 +256,7 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   http_options.io_threads = o.io_threads;
   http_options.body_limit = o.limits.max_body_bytes;
   http_options.header_limit = o.limits.max_header_bytes;
+  http_options.max_connections = o.limits.max_connections;
   // Authentication and the queue bound act on request heads (no body is
   // read for a refused request) and hold a POST's place until its answer.
   s.admission = std::make_unique<Admission>(o.limits.max_queued_requests, o.limits.max_queued_items,

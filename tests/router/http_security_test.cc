@@ -74,13 +74,14 @@ json body_of(const std::string& response) {
 
 class HttpSecurityTest : public ::testing::Test {
  protected:
-  void start(const std::string& api_key, int64_t max_requests) {
+  void start(const std::string& api_key, int64_t max_requests, size_t max_connections = 64) {
     admission_ = std::make_unique<Admission>(max_requests, 100, /*retry_after_seconds=*/2);
     gate_ = std::make_unique<RequestGate>(ApiKeyAuth(api_key), admission_.get());
     HttpServerOptions options;
     options.port = 0;
     options.body_limit = 1000;
     options.header_limit = 2048;
+    options.max_connections = max_connections;
     options.make_error = [](int status, const std::string& message) { return json_error(status, message); };
     options.check_head = [gate = gate_.get()](const HttpRequest& h) { return gate->check_head(h); };
     server_ = *HttpServer::start(options, gate_->wrap([this](HttpRequest r, Responder respond) {
@@ -209,6 +210,24 @@ TEST_F(HttpSecurityTest, QueueBoundAnswers429WithRetryAfterAndRecovers) {
   EXPECT_EQ(admission_->requests(), 0);
   std::string later =
       exchange(server_->port(), "POST /work HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(later), 200) << later;
+}
+
+TEST_F(HttpSecurityTest, ConnectionsPastTheBoundGet503AndClosing) {
+  start("", 100, /*max_connections=*/2);
+  RawConnection a(server_->port()), b(server_->port());  // idle: send nothing
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string out = exchange(server_->port(), "GET /info HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_of(out), 503) << out;
+  EXPECT_NE(body_of(out)["error_message"].get<std::string>().find("--max-connections 2"), std::string::npos) << out;
+  // The idle connections still work, and once one closes there is room again.
+  a.send("GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_of(a.read_until_close()), 200);
+  std::string later;
+  for (int i = 0; i < 100 && status_of(later) != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    later = exchange(server_->port(), "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  }
   EXPECT_EQ(status_of(later), 200) << later;
 }
 
