@@ -27,6 +27,10 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--threads-per-worker", opts->threads_per_worker, "compute threads per worker (0: share the cores)")
       ->capture_default_str();
   cmd->add_option("--io-threads", opts->io_threads, "HTTP I/O threads")->capture_default_str();
+  cmd->add_option_function<int64_t>(
+         "--request-timeout", [opts](const int64_t& ms) { opts->request_timeout = std::chrono::milliseconds(ms); },
+         "ms within which every /embeddings request is answered (504 past it; the engine drops its items)")
+      ->default_str(std::to_string(opts->request_timeout.count()));
   // Limits (router/limits.h); each error names the option it hit.
   router::RequestLimits& l = opts->limits;
   cmd->add_option("--max-body-bytes", l.max_body_bytes, "largest request body (413)")->capture_default_str();

@@ -87,9 +87,21 @@ void ApiService::embeddings(HttpRequest request, Responder respond) {
   const bool want_embeddings = binary || shared->return_embeddings || shared->format == EmbeddingsFormat::kVllm ||
                                !ec_storage_path_.empty();
   Responder finish = track(std::move(respond));
-  encode(shared, want_embeddings, [this, shared, binary, finish, items_ticket](EncodeOutcome outcome) {
+  const uint64_t deadline_timer = arm_deadline(finish);
+  encode(shared, want_embeddings, [this, shared, binary, finish, items_ticket, deadline_timer](EncodeOutcome outcome) {
     if (items_ticket) items_ticket->release();
+    deadlines_.cancel(deadline_timer);
     finish(embeddings_answer(*shared, binary, std::move(outcome)));
+  });
+}
+
+uint64_t ApiService::arm_deadline(Responder respond) {
+  const auto timeout = request_timeout_;
+  return deadlines_.schedule(Clock::now() + timeout, [this, respond, timeout] {
+    metrics_->count_deadline_exceeded();
+    spdlog::warn("a request passed its deadline ({} ms): answered 504", timeout.count());
+    respond(json_error(504, fmt::format("the request did not finish within its deadline of {} ms (--request-timeout)",
+                                        timeout.count())));
   });
 }
 
@@ -110,13 +122,14 @@ void ApiService::encode(std::shared_ptr<const EmbeddingsRequest> request, bool w
   const auto n_items = static_cast<int64_t>(request->items.size());
   metrics_->count_items(n_items);
   metrics_->observe_request_items(n_items);
-  pool_->process(request, [this, request, want_embeddings, done](Result<PreprocessedRequest> result) {
-    on_preprocessed(request, want_embeddings, std::move(result), done);
+  const auto deadline = Clock::now() + request_timeout_;
+  pool_->process(request, [this, request, want_embeddings, deadline, done](Result<PreprocessedRequest> result) {
+    on_preprocessed(request, want_embeddings, std::move(result), deadline, done);
   });
 }
 
 void ApiService::on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings,
-                                 Result<PreprocessedRequest> result, EncodeDone done) {
+                                 Result<PreprocessedRequest> result, Clock::time_point deadline, EncodeDone done) {
   if (!result.ok()) {
     // Media that cannot be fetched, decoded or preprocessed is the client's
     // problem (400), except a limit it passed (413: pixels, download size)
@@ -149,16 +162,29 @@ void ApiService::on_preprocessed(std::shared_ptr<const EmbeddingsRequest> reques
     e.return_embedding = want_embeddings;
     encode.items.push_back(std::move(e));
   }
+  // The engine gets what is left of the deadline (as wall-clock time: it
+  // drops the items once it passes); the client gives up at the same time.
   auto sent = Clock::now();
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - sent);
+  if (remaining.count() <= 0) {
+    return done(EncodeOutcome{504, "the request's deadline passed before its items reached the engine", {}});
+  }
+  encode.deadline_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch()).count() + remaining.count();
   engine_->submit(std::move(encode), [this, request, grids = std::move(grids), done, sent](
                                          Result<engine::EncodeResponse> answer) mutable {
     metrics_->observe_engine_seconds(seconds_since(sent));
+    if (answer.ok()) {
+      metrics_->observe_engine_queue_seconds(static_cast<double>(answer->queue_us) * 1e-6);
+      metrics_->observe_engine_encode_seconds(static_cast<double>(answer->encode_us) * 1e-6);
+      for (int32_t size : answer->batch_sizes) metrics_->observe_batch_size(size);
+    }
     // Building the answer (base64 of large embeddings) is CPU work: keep it
     // off the engine client's socket thread.
     pool_->post([this, request, grids = std::move(grids), done, answer = std::move(answer)]() mutable {
       done(on_encoded(*request, std::move(grids), std::move(answer)));
     });
-  });
+  }, remaining);
 }
 
 EncodeOutcome ApiService::on_encoded(const EmbeddingsRequest& request, std::vector<Tensor> grids,

@@ -24,6 +24,7 @@
 #include "router/admission.h"
 #include "router/api_request.h"
 #include "router/api_response.h"
+#include "router/deadline_timer.h"
 #include "router/engine_client.h"
 #include "router/http_types.h"
 #include "router/limits.h"
@@ -78,6 +79,13 @@ class ApiService {
   using EncodeDone = std::function<void(EncodeOutcome)>;
   void encode(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings, EncodeDone done);
 
+  // Every /embeddings request is answered within this time: 504 when it
+  // passes first, whatever preprocessing (a stalled download) or the engine
+  // is doing; the engine drops the request's items once it passes. Set before
+  // serving (--request-timeout).
+  void set_request_timeout(std::chrono::milliseconds timeout) { request_timeout_ = timeout; }
+  std::chrono::milliseconds request_timeout() const { return request_timeout_; }
+
   // From now on new /embeddings requests get 503 (the server is draining).
   void stop_accepting_embeddings() { draining_ = true; }
   bool draining() const { return draining_; }
@@ -92,7 +100,11 @@ class ApiService {
   // Wraps `respond` to count the request in in_flight() until it is answered.
   Responder track(Responder respond);
   void on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings,
-                       Result<PreprocessedRequest> result, EncodeDone done);
+                       Result<PreprocessedRequest> result, std::chrono::steady_clock::time_point deadline,
+                       EncodeDone done);
+  // Answers 504 through `respond` when the request timeout passes; returns the
+  // timer to cancel when the request ends first.
+  uint64_t arm_deadline(Responder respond);
   EncodeOutcome on_encoded(const EmbeddingsRequest& request, std::vector<Tensor> grids,
                            Result<engine::EncodeResponse> result) const;
   HttpResponse embeddings_answer(const EmbeddingsRequest& request, bool binary, EncodeOutcome outcome) const;
@@ -111,6 +123,9 @@ class ApiService {
   Admission* admission_ = nullptr;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
+  std::chrono::milliseconds request_timeout_{std::chrono::seconds(120)};
+  // Last: destroyed first, while what its callbacks use still exists.
+  DeadlineTimer deadlines_;
 };
 
 }  // namespace eric::router

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -54,6 +55,8 @@ struct EngineClient::Impl {
   std::unordered_map<uint64_t, Pending> pending;
   bool is_dead = false;
   std::string dead_reason;
+  bool reconnect_requested = false;
+  std::condition_variable reconnect_done;
 
   ~Impl() {
     if (wake_fd >= 0) ::close(wake_fd);
@@ -65,12 +68,14 @@ struct EngineClient::Impl {
     (void)n;  // the counter saturating still leaves the fd readable
   }
 
-  // Registers a callback and queues its message; fails at once when dead.
+  // Registers a callback and queues its message; fails at once when dead
+  // (status queries excepted: they probe a restarting engine).
   void enqueue(uint64_t id, Pending entry, engine::Message message) {
     std::string reason;
+    const bool probe = std::holds_alternative<engine::StatusQuery>(message);
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (!is_dead && !stopping.load()) {
+      if ((!is_dead || probe) && !stopping.load()) {
         pending.emplace(id, std::move(entry));
         outbox.push_back(std::move(message));
         wake();
@@ -162,8 +167,36 @@ struct EngineClient::Impl {
     for (auto& [id, p] : expired) fail(p, DeadlineExceeded("the engine did not answer request {} in time", id));
   }
 
+  // Creates and connects the DEALER socket (on the client's thread, or
+  // before it starts).
+  Status open_socket() {
+    try {
+      socket = zmq::socket_t(context, zmq::socket_type::dealer);
+      socket.set(zmq::sockopt::linger, 0);
+      socket.set(zmq::sockopt::sndhwm, 100000);
+      socket.set(zmq::sockopt::rcvhwm, 100000);
+      socket.set(zmq::sockopt::sndtimeo, 1000);
+      socket.connect(options.endpoint);
+    } catch (const zmq::error_t& e) {
+      return Unavailable("cannot connect to the engine at {}: {}", options.endpoint, e.what());
+    }
+    return Status::Ok();
+  }
+
+  // Runs a requested reconnect on the socket thread.
+  void maybe_reconnect() {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!reconnect_requested) return;
+    reconnect_requested = false;
+    socket.close();
+    Status st = open_socket();
+    if (!st.ok()) spdlog::error("engine client: {}", st.to_string());
+    reconnect_done.notify_all();
+  }
+
   void loop() {
     while (!stopping.load()) {
+      maybe_reconnect();
       send_outbox();
       zmq::pollitem_t items[2] = {{static_cast<void*>(socket), 0, ZMQ_POLLIN, 0}, {nullptr, wake_fd, ZMQ_POLLIN, 0}};
       try {
@@ -202,15 +235,7 @@ Result<std::unique_ptr<EngineClient>> EngineClient::connect(EngineClientOptions 
   impl->options = std::move(options);
   impl->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl->wake_fd < 0) return IoError("eventfd failed: {}", std::strerror(errno));
-  try {
-    impl->socket.set(zmq::sockopt::linger, 0);
-    impl->socket.set(zmq::sockopt::sndhwm, 100000);
-    impl->socket.set(zmq::sockopt::rcvhwm, 100000);
-    impl->socket.set(zmq::sockopt::sndtimeo, 1000);
-    impl->socket.connect(impl->options.endpoint);
-  } catch (const zmq::error_t& e) {
-    return Unavailable("cannot connect to the engine at {}: {}", impl->options.endpoint, e.what());
-  }
+  ERIC_RETURN_IF_ERROR(impl->open_socket());
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { raw->loop(); });
   return std::unique_ptr<EngineClient>(new EngineClient(std::move(impl)));
@@ -224,7 +249,7 @@ EngineClient::~EngineClient() {
 }
 
 void EngineClient::submit(engine::EncodeRequest request, EncodeCallback done, std::chrono::milliseconds timeout) {
-  if (timeout.count() <= 0) timeout = impl_->options.request_timeout;
+  if (timeout.count() <= 0 || timeout > impl_->options.request_timeout) timeout = impl_->options.request_timeout;
   uint64_t id = impl_->next_id.fetch_add(1);
   request.request_id = id;
   impl_->enqueue(id, Pending{std::move(done), Clock::now() + timeout}, engine::Message(std::move(request)));
@@ -250,6 +275,20 @@ void EngineClient::mark_dead(const std::string& reason) {
     impl_->dead_reason = reason;
   }
   impl_->fail_everything(Unavailable("the engine stopped: {}", reason));
+}
+
+void EngineClient::reconnect() {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->reconnect_requested = true;
+  impl_->outbox.clear();  // meant for the old engine
+  impl_->wake();
+  impl_->reconnect_done.wait(lock, [&] { return !impl_->reconnect_requested || impl_->stopping.load(); });
+}
+
+void EngineClient::mark_alive() {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->is_dead = false;
+  impl_->dead_reason.clear();
 }
 
 bool EngineClient::dead() const {

@@ -6,6 +6,12 @@
 //
 // Callbacks run on the client's thread and must return quickly (hand heavy
 // work to another pool).
+//
+// Engine restarts: mark_dead() fails everything pending and refuses new
+// encode requests; status queries still go out (they time out while no
+// engine listens), so the supervisor can watch a restarted engine load.
+// reconnect() gives the client a fresh socket for the new engine (nothing of
+// the old connection is reused), and mark_alive() accepts encodes again.
 #pragma once
 
 #include <chrono>
@@ -35,16 +41,22 @@ class EngineClient {
   EngineClient(const EngineClient&) = delete;
   EngineClient& operator=(const EngineClient&) = delete;
 
-  // Sets request.request_id and sends it. timeout 0: the default.
+  // Sets request.request_id and sends it. The request fails after `timeout`
+  // or the client's request_timeout, whichever is shorter (0: the latter).
   void submit(engine::EncodeRequest request, EncodeCallback done,
               std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   void query_status(StatusCallback done, std::chrono::milliseconds timeout);
   // Asks the engine to finish and exit; the answer is not awaited.
   void send_shutdown();
 
-  // The engine is gone: every pending request and every later one fails
-  // with Unavailable carrying `reason`.
+  // The engine is gone: every pending request and every later encode
+  // request fails with Unavailable carrying `reason` (until mark_alive()).
   void mark_dead(const std::string& reason);
+  // Replaces the socket with a new one connected to the same endpoint (for a
+  // restarted engine); returns once the new socket is in place.
+  void reconnect();
+  // A restarted engine is ready: encode requests are sent again.
+  void mark_alive();
   bool dead() const;
   // Requests sent and not yet answered.
   size_t pending() const;

@@ -47,6 +47,27 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                           .Help("Per-request time from arrival to answer")
                           .Register(*registry_)
                           .Add({}, latency_buckets());
+  engine_queue_seconds_ = &BuildHistogram()
+                               .Name("eric_engine_queue_seconds")
+                               .Help("Per-request time in the engine spent waiting for a batch (before and between "
+                                     "the batches of its items)")
+                               .Register(*registry_)
+                               .Add({}, latency_buckets());
+  engine_encode_seconds_ = &BuildHistogram()
+                                .Name("eric_engine_encode_seconds")
+                                .Help("Per-request run time of the engine batches that carried its items")
+                                .Register(*registry_)
+                                .Add({}, latency_buckets());
+  batch_size_ = &BuildHistogram()
+                     .Name("eric_batch_size")
+                     .Help("Items in the engine batch, observed once per item that ran in it")
+                     .Register(*registry_)
+                     .Add({}, Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256});
+  deadline_exceeded_ = &BuildCounter()
+                            .Name("eric_deadline_exceeded_total")
+                            .Help("Requests answered 504 because their deadline (--request-timeout) passed")
+                            .Register(*registry_)
+                            .Add({});
   queue_length_ = &BuildGauge()
                        .Name("eric_queue_length")
                        .Help("Requests accepted by the router and not yet answered")
@@ -65,6 +86,10 @@ void Metrics::observe_request_items(int64_t n) { request_items_->Observe(static_
 void Metrics::observe_preprocess_seconds(double s) { preprocess_seconds_->Observe(s); }
 void Metrics::observe_engine_seconds(double s) { engine_seconds_->Observe(s); }
 void Metrics::observe_request_seconds(double s) { request_seconds_->Observe(s); }
+void Metrics::observe_engine_queue_seconds(double s) { engine_queue_seconds_->Observe(s); }
+void Metrics::observe_engine_encode_seconds(double s) { engine_encode_seconds_->Observe(s); }
+void Metrics::observe_batch_size(int64_t items) { batch_size_->Observe(static_cast<double>(items)); }
+void Metrics::count_deadline_exceeded() { deadline_exceeded_->Increment(); }
 void Metrics::set_queue_length(int64_t requests) { queue_length_->Set(static_cast<double>(requests)); }
 void Metrics::set_engine_up(bool up) { engine_up_->Set(up ? 1.0 : 0.0); }
 

@@ -2,9 +2,8 @@
 // GET /metrics). Everything is thread-safe.
 //
 // The router sees requests, items, preprocessing and the engine round trip;
-// the split of that round trip into queueing and encoding, and the engine's
-// batch sizes, are only known inside the engine and are not carried by the
-// protocol, so they are not exported here.
+// the engine's answers add the split of its time into queueing and encoding
+// and the size of the batch each item ran in (EncodeResponse).
 #pragma once
 
 #include <prometheus/counter.h>
@@ -28,6 +27,10 @@ class Metrics {
   void observe_preprocess_seconds(double s);   // per item: load + decode + processor
   void observe_engine_seconds(double s);       // per request: engine queue + encode, as seen by the router
   void observe_request_seconds(double s);      // per request: arrival to answer
+  void observe_engine_queue_seconds(double s);  // per request: waiting in the engine (before/between its batches)
+  void observe_engine_encode_seconds(double s); // per request: run time of the batches that carried its items
+  void observe_batch_size(int64_t items);       // per item: size of the engine batch it ran in
+  void count_deadline_exceeded();               // requests answered 504 by the router's deadline
   void set_queue_length(int64_t requests);     // requests accepted and not yet answered
   void set_engine_up(bool up);
 
@@ -42,6 +45,10 @@ class Metrics {
   prometheus::Histogram* preprocess_seconds_;
   prometheus::Histogram* engine_seconds_;
   prometheus::Histogram* request_seconds_;
+  prometheus::Histogram* engine_queue_seconds_;
+  prometheus::Histogram* engine_encode_seconds_;
+  prometheus::Histogram* batch_size_;
+  prometheus::Counter* deadline_exceeded_;
   prometheus::Gauge* queue_length_;
   prometheus::Gauge* engine_up_;
 };

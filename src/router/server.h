@@ -42,6 +42,12 @@ struct ServeOptions {
   std::string log_level = "info";  // passed on to the engine
   std::chrono::seconds engine_start_timeout{600};
   std::chrono::seconds drain_timeout{60};
+  // Every /embeddings request is answered within this (504 past it); the
+  // engine drops its items once it passes. --request-timeout (ms).
+  std::chrono::milliseconds request_timeout{120000};
+  // A dead engine is restarted after this, doubling up to the max.
+  std::chrono::milliseconds engine_restart_backoff{1000};
+  std::chrono::milliseconds engine_restart_backoff_max{30000};
 };
 
 // The demo checkpoint folder ($XDG_CACHE_HOME or ~/.cache, then eric/demo-qwen2_vl),

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
+#include <mutex>
+#include <thread>
+
+#include "router/deadline_timer.h"
 
 #include "fake_engine.h"
 #include "test_fixtures.h"
@@ -115,6 +120,86 @@ TEST(EngineClient, ShutdownReachesTheEngineAndDestructionFailsPending) {
   auto res = pending.get();
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), ErrorCode::kUnavailable);
+}
+
+Result<engine::StatusReply> status_of(EngineClient& c, std::chrono::milliseconds timeout) {
+  std::promise<Result<engine::StatusReply>> p;
+  c.query_status([&](Result<engine::StatusReply> r) { p.set_value(std::move(r)); }, timeout);
+  return p.get_future().get();
+}
+
+// The router's path through an engine restart: dead (encodes refused, status
+// probes still sent), a new engine on the same endpoint, reconnect, alive.
+TEST(EngineClient, ReconnectsToARestartedEngine) {
+  testing::TempDir dir;
+  auto first = std::make_unique<testing::FakeEngine>(dir.path);
+  auto client = *EngineClient::connect(EngineClientOptions{first->endpoint()});
+  ASSERT_TRUE(submit(*client, one_item("x", 1)).get().ok());
+  first.reset();  // the engine dies
+  client->mark_dead("engine process killed by signal 9");
+  auto refused = submit(*client, one_item("y", 1)).get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), ErrorCode::kUnavailable);
+  // Nobody listens: a probe times out instead of hanging.
+  auto probe = status_of(*client, std::chrono::milliseconds(100));
+  EXPECT_FALSE(probe.ok());
+
+  testing::FakeEngine second(dir.path);
+  second.ready = false;  // still loading
+  client->reconnect();
+  auto loading = status_of(*client, std::chrono::seconds(5));
+  ASSERT_TRUE(loading.ok()) << loading.status().to_string();
+  EXPECT_FALSE(loading->ready);
+  EXPECT_TRUE(client->dead()) << "encodes wait for mark_alive()";
+  second.ready = true;
+  client->mark_alive();
+  EXPECT_FALSE(client->dead());
+  auto res = submit(*client, one_item("z", 3)).get();
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->code, ErrorCode::kOk);
+  EXPECT_EQ(res->items[0].embedding.data<float>()[0], 6.0f);
+  EXPECT_EQ(second.encodes_received, 1);
+  EXPECT_EQ(client->pending(), 0u);
+}
+
+TEST(DeadlineTimer, FiresInOrderAtTheirTimesAndCancelledOnesNever) {
+  DeadlineTimer timer;
+  std::mutex mu;
+  std::vector<int> fired;
+  const auto start = DeadlineTimer::Clock::now();
+  auto record = [&](int v) {
+    return [&, v] {
+      std::lock_guard<std::mutex> lock(mu);
+      fired.push_back(v);
+    };
+  };
+  timer.schedule(start + std::chrono::milliseconds(120), record(3));
+  timer.schedule(start + std::chrono::milliseconds(40), record(1));
+  const uint64_t cancelled = timer.schedule(start + std::chrono::milliseconds(80), record(2));
+  timer.schedule(start - std::chrono::milliseconds(5), record(0));  // already due: at once
+  timer.cancel(cancelled);
+  timer.cancel(cancelled);  // twice: harmless
+  timer.cancel(12345);      // unknown: harmless
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(fired, (std::vector<int>{0}));
+  }
+  while (timer.pending() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE(DeadlineTimer::Clock::now() - start, std::chrono::milliseconds(120));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(fired, (std::vector<int>{0, 1, 3}));
+}
+
+TEST(DeadlineTimer, DestructionDropsTimersNotYetDue) {
+  std::atomic<int> fired{0};
+  {
+    DeadlineTimer timer;
+    timer.schedule(DeadlineTimer::Clock::now() + std::chrono::hours(1), [&] { fired++; });
+    EXPECT_EQ(timer.pending(), 1u);
+  }
+  EXPECT_EQ(fired, 0);
 }
 
 }  // namespace
