@@ -18,6 +18,7 @@
 #include "router/chat_service.h"
 #include "router/engine_client.h"
 #include "router/engine_process.h"
+#include "router/engine_supervisor.h"
 #include "router/http_server.h"
 #include "router/image_source.h"
 #include "router/metrics.h"
@@ -151,6 +152,9 @@ Status validate(const ServeOptions& o) {
     return InvalidArgument("--preprocess-workers must be at least 1, got {}", o.preprocess_workers);
   }
   if (o.threads_per_worker < 0) return InvalidArgument("--threads-per-worker must be >= 0, got {}", o.threads_per_worker);
+  if (o.request_timeout.count() < 1) {
+    return InvalidArgument("--request-timeout must be at least 1 ms, got {}", o.request_timeout.count());
+  }
   ERIC_RETURN_IF_ERROR(validate_limits(o.limits));
   for (const auto& network : o.allowed_media_networks) {
     auto parsed = media::parse_network(network);
@@ -205,6 +209,10 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   media_options.max_bytes = o.limits.max_download_bytes;
   media_options.max_data_uri_bytes = o.limits.max_download_bytes;
   media_options.total_timeout_ms = o.limits.download_timeout_ms;
+  // A download cannot outlive the request that waits for it (the client got
+  // its 504 by then); this frees the preprocessing thread of a stalled one.
+  media_options.total_timeout_ms =
+      static_cast<int>(std::min<int64_t>(media_options.total_timeout_ms, o.request_timeout.count()));
   media_options.connect_timeout_ms = o.limits.download_connect_timeout_ms;
   media::DecodeOptions decode_options;
   decode_options.max_pixels = o.limits.max_image_pixels;
@@ -231,6 +239,7 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   info.limits = o.limits;
   info.version = ERIC_VERSION;
   s.api = std::make_unique<ApiService>(info, policy, s.pool.get(), s.client.get(), s.metrics.get());
+  s.api->set_request_timeout(o.request_timeout);
   ERIC_ASSIGN_OR_RETURN(VllmDelivery vllm, vllm_delivery_from_config(model.config.config, o.vllm_dtype));
   s.api->set_vllm_delivery(vllm);
   if (!o.ec_storage_path.empty()) {
@@ -275,37 +284,17 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   spdlog::info("serving {} (model_id: {}) on http://{}:{}", info.model, fmt::join(model_ids, " or "), o.host,
                s.http->port());
 
-  // ---- supervise until a signal ---------------------------------------------
-  bool ready = true;
-  auto next_check = Clock::now() + milliseconds(1000);
+  // ---- supervise until a signal (restarting a dead engine) ----------------
+  EngineSupervisorOptions supervision;
+  supervision.engine_argv = engine_argv(o, model_dir, run_dir);
+  supervision.run_dir = run_dir;
+  supervision.start_timeout = o.engine_start_timeout;
+  supervision.restart_backoff_initial = o.engine_restart_backoff;
+  supervision.restart_backoff_max = o.engine_restart_backoff_max;
+  supervision.cleanup_dead_engine = [] { distributed::cleanup_stale_shm_segments(); };
+  EngineSupervisor supervisor(std::move(supervision), s.process, *s.client, *s.metrics);
   int sig = 0;
-  while ((sig = wait_signal(signals, milliseconds(100))) == 0) {
-    if (!s.client->dead()) {
-      if (auto exit = s.process->poll_exit()) {
-        spdlog::error("the engine process {}; failing in-flight requests, /health reports 503 from now on", *exit);
-        s.client->mark_dead("engine process " + *exit);
-        s.metrics->set_engine_up(false);
-        // A killed engine cannot unlink its shared memory; its workers die
-        // with it (parent-death signal), so theirs is freed at shutdown.
-        if (int n = distributed::cleanup_stale_shm_segments()) spdlog::info("removed {} stale shared-memory segment(s)", n);
-        continue;
-      }
-      if (Clock::now() >= next_check) {
-        next_check = Clock::now() + milliseconds(1000);
-        auto reply = query_status_sync(*s.client, milliseconds(2000));
-        bool now_ready = reply.ok() && reply->ready;
-        if (now_ready != ready) {
-          if (now_ready) {
-            spdlog::info("engine ready again");
-          } else {
-            spdlog::error("engine not ready: {}", reply.ok() ? reply->detail : reply.status().message());
-          }
-          ready = now_ready;
-          s.metrics->set_engine_up(ready);
-        }
-      }
-    }
-  }
+  while ((sig = wait_signal(signals, milliseconds(100))) == 0) supervisor.tick();
 
   // ---- drain and stop -------------------------------------------------------
   spdlog::info("signal {} received: draining {} in-flight request(s)", sig, s.api->in_flight());
@@ -318,8 +307,10 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
       break;
     }
   }
-  if (!s.client->dead()) {
-    s.client->send_shutdown();
+  if (!s.client->dead() || !s.process->poll_exit()) {
+    // A restarting engine (client not yet alive) gets SIGTERM directly.
+    if (s.client->dead()) s.process->signal(SIGTERM);
+    else s.client->send_shutdown();
     if (!s.process->wait_exit(std::chrono::seconds(10))) {
       spdlog::warn("engine did not exit after Shutdown; sending SIGTERM");
       s.process->signal(SIGTERM);
