@@ -13,6 +13,7 @@
 #include "delivery/ec_storage.h"
 #include "delivery/torch_save.h"
 #include "delivery/vllm_payload.h"
+#include "delivery/zip_writer.h"
 #include "media/base64.h"
 #include "tensor/safetensors.h"
 
@@ -103,6 +104,27 @@ TEST(TorchSaveTest, LoaderRejectsATamperedPayload) {
   tampered[data_at + 5] ^= 0x01;
   nlohmann::json part = {{"type", "image_embeds"}, {"image_embeds", media::base64_encode(tampered)}};
   std::string f = (dir.path() / "bad.json").string();
+  std::ofstream(f) << make_case(part, "image", t).dump();
+  EXPECT_NE(run_loader({f}), 0);
+}
+
+TEST(TorchSaveTest, LoaderRejectsGlobalsWeightsOnlyForbids) {
+  // A well-formed torch.save container whose pickle calls posix.system: only
+  // allowed opcodes (PROTO, GLOBAL, BINUNICODE, TUPLE1, REDUCE, STOP), so the
+  // loader's global allow-list — like torch's weights_only unpickler — is what
+  // must refuse it.
+  TempDir dir;
+  static const char kPickle[] = "\x80\x02" "cposix\nsystem\n" "X\x04\x00\x00\x00true" "\x85" "R" ".";
+  const std::string pkl(kPickle, sizeof(kPickle) - 1);  // holds NUL bytes
+  ZipWriter zip;
+  ASSERT_TRUE(zip.add("archive/data.pkl", pkl).ok());
+  ASSERT_TRUE(zip.add("archive/byteorder", "little").ok());
+  ASSERT_TRUE(zip.add("archive/version", "3\n").ok());
+  auto bytes = zip.finish();
+  ASSERT_TRUE(bytes.ok());
+  Tensor t = pattern(DType::kF32, {1, 1});
+  nlohmann::json part = {{"type", "image_embeds"}, {"image_embeds", media::base64_encode(*bytes)}};
+  std::string f = (dir.path() / "evil.json").string();
   std::ofstream(f) << make_case(part, "image", t).dump();
   EXPECT_NE(run_loader({f}), 0);
 }

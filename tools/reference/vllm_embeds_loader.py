@@ -131,9 +131,12 @@ def load_torch_save(data):
     if f"{prefix}/byteorder" in names and zf.read(f"{prefix}/byteorder") != b"little":
         raise LoadError("byteorder is not little")
     pkl = zf.read(f"{prefix}/data.pkl")
-    for op, _, _ in pickletools.genops(pkl):
-        if op.name not in ALLOWED_OPCODES:
-            raise LoadError(f"opcode {op.name} is not allowed by weights_only")
+    try:
+        for op, _, _ in pickletools.genops(pkl):
+            if op.name not in ALLOWED_OPCODES:
+                raise LoadError(f"opcode {op.name} is not allowed by weights_only")
+    except (ValueError, EOFError) as e:  # pickletools on a truncated or malformed pickle
+        raise LoadError(f"malformed pickle: {e}")
     records = {n[len(prefix) + len("/data/"):]: zf.read(n) for n in names if n.startswith(f"{prefix}/data/")}
     result = RestrictedUnpickler(pkl, records).load()
     if not (isinstance(result, tuple) and len(result) == 2):
