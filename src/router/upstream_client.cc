@@ -245,7 +245,7 @@ UpstreamClient::~UpstreamClient() {
 void UpstreamClient::forward(std::string method, std::string target, std::string body, std::string content_type,
                              Responder respond, ErrorBody error) {
   auto call = std::make_shared<Call>(impl_->ioc, options_, std::move(respond), error);
-  // Everything on the call's strand, started from the client's thread.
+  // Started on the client's single I/O thread, where all of the call's handlers run.
   net::post(impl_->ioc, [call, method = std::move(method), target = std::move(target), body = std::move(body),
                          content_type = std::move(content_type)]() mutable {
     call->start(std::move(method), std::move(target), std::move(body), std::move(content_type));
