@@ -30,6 +30,7 @@ struct SidecarArgs {
   int alloc_wait_ms = 10000;
   int item_ttl_s = 120;
   size_t wire_chunk_kib = 4096;
+  std::string metrics_listen;
 };
 
 Result<sidecar::SidecarOptions> to_options(const SidecarArgs& a) {
@@ -56,6 +57,7 @@ Result<sidecar::SidecarOptions> to_options(const SidecarArgs& a) {
   o.alloc_wait = sidecar::Millis(a.alloc_wait_ms);
   o.item_ttl = std::chrono::seconds(a.item_ttl_s);
   o.wire_chunk_bytes = a.wire_chunk_kib << 10;
+  o.metrics_address = a.metrics_listen;
   return o;
 }
 
@@ -75,6 +77,7 @@ void add_sidecar_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--item-ttl", a->item_ttl_s, "seconds before an uncollected item is reclaimed")->capture_default_str();
   cmd->add_option("--wire-chunk-kib", a->wire_chunk_kib, "chunk size between sidecars in KiB")->capture_default_str();
+  cmd->add_option("--metrics-listen", a->metrics_listen, "host:port serving GET /metrics (Prometheus text)");
   cmd->callback([a] {
     auto options = to_options(*a);
     if (!options.ok()) fail(options.status());
@@ -88,7 +91,8 @@ void add_sidecar_command(CLI::App& app) {
     auto server = sidecar::SidecarServer::start(std::move(options).value());
     if (!server.ok()) fail(server.status());
     // Tests and scripts wait for this line (the real peer port when :0 was given).
-    fmt::print("sidecar ready: peer {} control {}\n", (*server)->peer_address(), a->control_socket);
+    fmt::print("sidecar ready: peer {} control {}{}\n", (*server)->peer_address(), a->control_socket,
+               (*server)->metrics_address().empty() ? "" : " metrics " + (*server)->metrics_address());
     std::fflush(stdout);
     while (!g_sidecar_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     spdlog::info("sidecar: stopping");

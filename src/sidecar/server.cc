@@ -62,8 +62,13 @@ Result<std::unique_ptr<SidecarServer>> SidecarServer::start(SidecarOptions optio
     if (e.name != o.node) s->links_[e.name] = std::make_unique<PeerLink>(e, lo, *s->transport_);
   }
   SidecarServer* p = s.get();
-  p->control_accept_ = std::thread([p] { p->accept_loop(*p->control_listener_, false); });
-  p->peer_accept_ = std::thread([p] { p->accept_loop(*p->peer_listener_, true); });
+  if (!o.metrics_address.empty()) {
+    ERIC_ASSIGN_OR_RETURN(s->metrics_listener_, s->transport_->listen(o.metrics_address));
+    s->metrics_address_ = s->metrics_listener_->address();
+    p->metrics_accept_ = std::thread([p] { p->accept_loop(*p->metrics_listener_, ListenerKind::kMetrics); });
+  }
+  p->control_accept_ = std::thread([p] { p->accept_loop(*p->control_listener_, ListenerKind::kControl); });
+  p->peer_accept_ = std::thread([p] { p->accept_loop(*p->peer_listener_, ListenerKind::kPeer); });
   p->reaper_ = std::thread([p] { p->reap_loop(); });
   spdlog::info("sidecar '{}': arena {} ({} MiB), control socket {}, {} listening on {}, {} peer(s)", o.node,
                p->arena_->name(), o.arena_bytes >> 20, o.control_socket, p->transport_->name(), p->peer_address_,
@@ -78,7 +83,7 @@ void SidecarServer::stop() {
   if (stopped_) return;
   stopped_ = true;
   stopping_ = true;
-  for (auto* t : {&control_accept_, &peer_accept_, &reaper_}) {
+  for (auto* t : {&control_accept_, &peer_accept_, &metrics_accept_, &reaper_}) {
     if (t->joinable()) t->join();
   }
   if (store_) store_->close();
@@ -125,7 +130,7 @@ void SidecarServer::join_finished() {
   for (auto& w : done) w.thread.join();
 }
 
-void SidecarServer::accept_loop(Listener& listener, bool peer) {
+void SidecarServer::accept_loop(Listener& listener, ListenerKind kind) {
   while (!stopping_) {
     auto conn = listener.accept(200ms);
     if (!conn.ok()) {
@@ -135,7 +140,9 @@ void SidecarServer::accept_loop(Listener& listener, bool peer) {
     }
     if (!*conn) continue;
     std::shared_ptr<Connection> c = std::move(conn).value();
-    if (peer) {
+    if (kind == ListenerKind::kMetrics) {
+      serve_metrics(*c);  // one short answer; scrapes are rare
+    } else if (kind == ListenerKind::kPeer) {
       spawn(c, [this, c] { serve_peer(c); });
     } else {
       const uint64_t id = next_conn_id_++;
@@ -447,6 +454,65 @@ void SidecarServer::serve_peer(std::shared_ptr<Connection> conn) {
       break;
     }
   }
+}
+
+// ---- metrics -------------------------------------------------------------------
+
+void SidecarServer::serve_metrics(Connection& conn) {
+  // A minimal HTTP/1.x responder: one request head (GET /metrics), one answer, close.
+  std::string head;
+  char buf[4096];
+  while (head.find("\r\n\r\n") == std::string::npos && head.size() < 16384) {
+    auto n = conn.read_some(buf, sizeof(buf), 2000ms);
+    if (!n.ok()) return;
+    head.append(buf, *n);
+  }
+  const bool ok = head.rfind("GET /metrics ", 0) == 0 || head.rfind("GET /metrics?", 0) == 0;
+  const std::string body = ok ? metrics_text() : "not found: GET /metrics\n";
+  std::string answer = fmt::format(
+      "HTTP/1.1 {}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}",
+      ok ? "200 OK" : "404 Not Found", body.size(), body);
+  (void)conn.write_all({{answer.data(), answer.size()}}, 2000ms);
+}
+
+std::string SidecarServer::metrics_text() const {
+  const nlohmann::json s = nlohmann::json::parse(stats_json());
+  struct Metric {
+    const char* key;
+    const char* type;
+    const char* help;
+  };
+  static const Metric kMetrics[] = {
+      {"arena_bytes", "gauge", "Size of the shared-memory arena."},
+      {"arena_used_bytes", "gauge", "Arena bytes allocated now."},
+      {"items_held", "gauge", "Tensors held for local consumers now."},
+      {"items_published", "counter", "Tensors made visible to local consumers."},
+      {"items_collected", "counter", "Tensors every receiving rank marked done."},
+      {"items_reclaimed", "counter", "Tensors dropped after --item-ttl without being collected."},
+      {"puts", "counter", "Tensors handed over by local producers."},
+      {"puts_failed", "counter", "Producer hand-overs that failed (the request got an error)."},
+      {"transfers_sent", "counter", "Tensors acknowledged by another sidecar."},
+      {"transfers_failed", "counter", "Tensors another sidecar did not acknowledge."},
+      {"transfers_received", "counter", "Tensors received from other sidecars."},
+      {"transfers_refused", "counter", "Tensors from other sidecars refused (arena full, bad receivers)."},
+      {"alloc_failures", "counter", "Arena allocations that failed after the backpressure wait."},
+      {"bytes_sent", "counter", "Tensor bytes sent to other sidecars."},
+      {"bytes_received", "counter", "Tensor bytes received from other sidecars."},
+  };
+  std::string out;
+  std::string node;  // a label value: escape as the exposition format requires
+  for (char c : s["node"].get<std::string>()) {
+    if (c == '\\' || c == '"') node += '\\';
+    node += c == '\n' ? std::string("\\n") : std::string(1, c);
+  }
+  for (const Metric& m : kMetrics) {
+    const std::string name =
+        fmt::format("eric_sidecar_{}{}", m.key, std::string_view(m.type) == "counter" ? "_total" : "");
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{}{{node=\"{}\"}} {}\n", name, m.help, name, m.type, name, node,
+                       s[m.key].get<uint64_t>());
+  }
+  return out;
 }
 
 std::string SidecarServer::stats_json() const {

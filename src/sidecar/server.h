@@ -45,6 +45,7 @@ struct SidecarOptions {
   Millis reap_interval{500};
   size_t wire_chunk_bytes = 4 << 20;
   Millis connect_timeout{2000};
+  std::string metrics_address;    // host:port for GET /metrics (Prometheus text); "" = none
 };
 
 struct SidecarCounters {
@@ -62,13 +63,18 @@ class SidecarServer {
   const std::string& arena_name() const { return arena_->name(); }
   // Counters and arena use as a JSON object (what kStats answers).
   std::string stats_json() const;
+  // The same as Prometheus text exposition (GET /metrics).
+  std::string metrics_text() const;
+  const std::string& metrics_address() const { return metrics_address_; }
 
  private:
   explicit SidecarServer(SidecarOptions options);
   struct ControlClient;
-  void accept_loop(Listener& listener, bool peer);
+  enum class ListenerKind { kControl, kPeer, kMetrics };
+  void accept_loop(Listener& listener, ListenerKind kind);
   void serve_control(std::shared_ptr<Connection> conn, uint64_t conn_id);
   void serve_peer(std::shared_ptr<Connection> conn);
+  void serve_metrics(Connection& conn);
   void reap_loop();
   Message handle(ControlClient& client, const Message& m);
   Message handle_put(ControlClient& client, const Message& m);
@@ -83,7 +89,9 @@ class SidecarServer {
   std::map<std::string, std::unique_ptr<PeerLink>> links_;
   std::unique_ptr<Listener> control_listener_;
   std::unique_ptr<Listener> peer_listener_;
+  std::unique_ptr<Listener> metrics_listener_;
   std::string peer_address_;
+  std::string metrics_address_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_conn_id_{1};
   SidecarCounters counters_;
@@ -95,7 +103,7 @@ class SidecarServer {
   };
   std::mutex workers_mu_;
   std::list<Worker> workers_;
-  std::thread control_accept_, peer_accept_, reaper_;
+  std::thread control_accept_, peer_accept_, metrics_accept_, reaper_;
   std::mutex stop_mu_;
   bool stopped_ = false;
 };

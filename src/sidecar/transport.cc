@@ -195,6 +195,20 @@ Status Connection::read_exact(void* dst, size_t n, Millis timeout) {
   return Status::Ok();
 }
 
+Result<size_t> Connection::read_some(void* dst, size_t max, Millis timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    ssize_t r = recv(fd_, dst, max, 0);
+    if (r > 0) return static_cast<size_t>(r);
+    if (r == 0) return Unavailable("{} closed the connection", peer_);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      ERIC_RETURN_IF_ERROR(wait_ready(POLLIN, deadline, "reading from"));
+      continue;
+    }
+    if (errno != EINTR) return Unavailable("connection to {} lost while reading: {}", peer_, std::strerror(errno));
+  }
+}
+
 Status Connection::skip(size_t n, Millis timeout) {
   char buf[64 << 10];
   while (n > 0) {

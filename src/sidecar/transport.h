@@ -33,6 +33,8 @@ class Connection {
   // Writes all bytes of every part (gathered, no intermediate copy).
   Status write_all(std::vector<iovec> parts, Millis timeout);
   Status read_exact(void* dst, size_t n, Millis timeout);
+  // Reads what is there (at least 1 byte, at most `max`); Unavailable at EOF.
+  Result<size_t> read_some(void* dst, size_t max, Millis timeout);
   // Discards n bytes (a payload nobody wants).
   Status skip(size_t n, Millis timeout);
 

@@ -64,6 +64,7 @@ class SidecarPair : public ::testing::Test {
     o.reap_interval = 20ms;
     o.wire_chunk_bytes = 64 << 10;  // many chunks even for small tensors
     o.connect_timeout = 500ms;
+    o.metrics_address = "127.0.0.1:0";
     auto s = SidecarServer::start(std::move(o));
     EXPECT_TRUE(s.ok()) << s.status().to_string();
     return s.ok() ? std::move(s).value() : nullptr;
@@ -203,6 +204,22 @@ TEST_F(SidecarPair, UncollectedItemsAreReclaimedWithACounter) {
   EXPECT_EQ(s["arena_allocations"], 0);
   auto c1 = client("a", 1);
   EXPECT_EQ(c1->recv("forgotten", 0, 0ms).status().code(), ErrorCode::kDeadlineExceeded);
+
+  // The same counter for Prometheus, on GET /metrics.
+  auto conn = make_tcp_transport()->connect(a_->metrics_address(), 1000ms);
+  ASSERT_TRUE(conn.ok()) << conn.status().to_string();
+  std::string get = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_TRUE((*conn)->write_all({{get.data(), get.size()}}, 1000ms).ok());
+  std::string answer;
+  char buf[4096];
+  for (auto n = (*conn)->read_some(buf, sizeof(buf), 2000ms); n.ok(); n = (*conn)->read_some(buf, sizeof(buf), 2000ms)) {
+    answer.append(buf, *n);
+  }
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK", 0), 0u) << answer;
+  EXPECT_NE(answer.find("# TYPE eric_sidecar_items_reclaimed_total counter\neric_sidecar_items_reclaimed_total{node=\"a\"} 1\n"),
+            std::string::npos)
+      << answer;
+  EXPECT_NE(answer.find("eric_sidecar_arena_used_bytes{node=\"a\"} 0\n"), std::string::npos) << answer;
 }
 
 TEST_F(SidecarPair, ConcurrentProducersAreDeliveredExactlyOnce) {

@@ -158,6 +158,7 @@ class SidecarIntegration : public ::testing::Test {
     dir_ = ::mkdtemp(tmpl);
     port_a_ = free_port();
     port_b_ = free_port();
+    metrics_port_a_ = free_port();
     json reg = {{"sidecars",
                  {{{"name", "a"}, {"address", fmt::format("127.0.0.1:{}", port_a_)}, {"ranks", {0, 1}}},
                   {{"name", "b"}, {"address", fmt::format("127.0.0.1:{}", port_b_)}, {"ranks", {2, 3}}}}}};
@@ -183,11 +184,14 @@ class SidecarIntegration : public ::testing::Test {
 
   std::string sock(const std::string& node) { return dir_ + "/" + node + ".sock"; }
   std::unique_ptr<Proc> start_sidecar(const std::string& node) {
-    return std::make_unique<Proc>(
-        std::vector<std::string>{eric_binary(), "sidecar", "--node", node, "--control-socket", sock(node), "--registry",
-                                 dir_ + "/registry.json", "--arena-mib", "64", "--item-ttl", "3", "--alloc-wait-ms",
-                                 "1000"},
-        dir_ + "/sidecar-" + node + ".log");
+    std::vector<std::string> argv = {eric_binary(), "sidecar", "--node", node, "--control-socket", sock(node),
+                                     "--registry", dir_ + "/registry.json", "--arena-mib", "64", "--item-ttl", "3",
+                                     "--alloc-wait-ms", "1000"};
+    if (node == "a") {
+      argv.push_back("--metrics-listen");
+      argv.push_back(fmt::format("127.0.0.1:{}", metrics_port_a_));
+    }
+    return std::make_unique<Proc>(argv, dir_ + "/sidecar-" + node + ".log");
   }
   bool wait_socket(const std::string& node) {
     auto c = sidecar::SidecarClient::connect(sock(node), -1, 10000ms);
@@ -235,7 +239,7 @@ class SidecarIntegration : public ::testing::Test {
   }
 
   std::string dir_;
-  uint16_t port_a_ = 0, port_b_ = 0;
+  uint16_t port_a_ = 0, port_b_ = 0, metrics_port_a_ = 0;
   std::unique_ptr<Proc> a_, b_;
   std::unique_ptr<ServeProcess> server_;
 };
@@ -301,6 +305,13 @@ TEST_F(SidecarIntegration, DeliversToGroupsOnBothNodesBeforeAnswering) {
   EXPECT_EQ(sa["items_reclaimed"], 1) << sa.dump();
   EXPECT_EQ(sa["arena_used_bytes"], 0) << sa.dump();
   EXPECT_NE(a_->output().find("reclaimed item 'forgotten'"), std::string::npos);
+  auto m = router::HttpClient::connect("127.0.0.1", metrics_port_a_, 5s);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  auto metrics = (*m)->get("/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status().to_string();
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(metrics->body.find("eric_sidecar_items_reclaimed_total{node=\"a\"} 1\n"), std::string::npos) << metrics->body;
+  EXPECT_NE(metrics->body.find("eric_sidecar_transfers_sent_total{node=\"a\"} 25\n"), std::string::npos) << metrics->body;
 }
 
 TEST_F(SidecarIntegration, UnknownAndDeadReceiversFailTheRequestClearly) {
