@@ -161,7 +161,7 @@ class MediaServer {
     if (req.find("GET /to-private ") == 0) {
       std::string r = "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:9/secret\r\nContent-Length: 0\r\n\r\n";
       ::send(c, r.data(), r.size(), MSG_NOSIGNAL);
-    } else if (req.find("GET /stall ") == 0) {
+    } else if (req.rfind("GET /stall", 0) == 0) {
       stalled_++;
       while (!stop_) std::this_thread::sleep_for(10ms);  // the client's deadline must end it
     }
@@ -231,8 +231,8 @@ class ServeSecurityTest : public ::testing::Test {
     server_ = new ServeProcess(
         {"--model", paths().model, "--served-model-name", "m", "--preprocess-workers", "2",
          "--allowed-local-media-path", allowed_, "--allow-media-network", "127.0.0.1/32", "--max-body-bytes", "100000",
-         "--max-header-bytes", "4096", "--max-items-per-request", "4", "--max-queued-items", "8",
-         "--max-image-pixels", "10000", "--download-timeout-ms", "1500", "--max-queued-requests", "2",
+         "--max-header-bytes", "4096", "--max-items-per-request", "4", "--max-queued-items", "6",
+         "--max-image-pixels", "10000", "--download-timeout-ms", "1000", "--max-queued-requests", "2",
          "--retry-after-seconds", "3"},
         scratch_ + "/serve.log", scratch_ + "/run");
     ::unsetenv("ERIC_API_KEY");
@@ -340,27 +340,39 @@ TEST_F(ServeSecurityTest, PerRequestAndPerItemLimits) {
   expect_json_error(large, 413, {"item 'large'", "--max-image-pixels 10000"});
 }
 
-TEST_F(ServeSecurityTest, StalledDownloadEndsWith504AndAFullQueueWith429) {
-  // Two requests stall on a download (--max-queued-requests 2): a third is
-  // refused at once with Retry-After; the stalled ones end at the download deadline.
-  std::vector<std::thread> stalled;
-  std::vector<RawResponse> answers(2);
-  for (int i = 0; i < 2; ++i) {
-    stalled.emplace_back([&, i] {
-      answers[i] = exchange(port(), request("POST", "/embeddings",
-                                            embeddings_body({{"slow" + std::to_string(i), media_->url("/stall")}})));
-    });
-  }
+TEST_F(ServeSecurityTest, StalledDownloadsEndWith504AndFullQueuesWith429) {
+  // Request A: 4 items stalling on their downloads (2 at a time: 2
+  // preprocessing workers) holds 4 of --max-queued-items 6.
+  std::vector<std::pair<std::string, std::string>> slow;
+  for (int i = 0; i < 4; ++i) slow.emplace_back("slow" + std::to_string(i), media_->url("/stall?" + std::to_string(i)));
+  RawResponse a, c;
+  std::thread ta([&] { a = exchange(port(), request("POST", "/embeddings", embeddings_body(slow))); });
   for (int i = 0; i < 300 && media_->stalled() < 2; ++i) std::this_thread::sleep_for(10ms);
-  ASSERT_GE(media_->stalled(), 2);
+  EXPECT_GE(media_->stalled(), 2);
+  const std::string small = "file://" + allowed_ + "/small.bmp";
+
+  // 3 more items would pass the item bound: refused at once, with Retry-After.
   auto started = std::chrono::steady_clock::now();
-  auto busy = exchange(port(), request("POST", "/embeddings", embeddings_body({{"x", "file://" + allowed_ + "/small.bmp"}})));
+  auto items_busy = exchange(port(), request("POST", "/embeddings", embeddings_body({{"x", small}, {"y", small}, {"z", small}})));
+  expect_json_error(items_busy, 429, {"--max-queued-items 6"});
+  EXPECT_TRUE(items_busy.has_header("Retry-After: 3")) << items_busy.head;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);  // refused, not queued
+
+  // Request C (1 item, queued behind A's) fills --max-queued-requests 2.
+  std::thread tc([&] { c = exchange(port(), request("POST", "/embeddings", embeddings_body({{"late", media_->url("/stall")}}))); });
+  for (int i = 0; i < 300 && exchange(port(), request("GET", "/queue_length", "")).body != "2"; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  auto busy = exchange(port(), request("POST", "/embeddings", embeddings_body({{"x", small}})));
   expect_json_error(busy, 429, {"--max-queued-requests 2"});
   EXPECT_TRUE(busy.has_header("Retry-After: 3")) << busy.head;
-  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);  // refused, not queued
   EXPECT_EQ(exchange(port(), request("GET", "/health", "", "")).status, 200);  // status reads still answer
-  for (auto& t : stalled) t.join();
-  for (int i = 0; i < 2; ++i) expect_json_error(answers[i], 504, {"item 'slow" + std::to_string(i) + "'", "--download-timeout-ms 1500"});
+
+  // Every stalled download ends at its deadline: 504 naming the item and the limit.
+  ta.join();
+  tc.join();
+  expect_json_error(a, 504, {"item 'slow0'", "--download-timeout-ms 1000"});
+  expect_json_error(c, 504, {"item 'late'", "--download-timeout-ms 1000"});
 }
 
 }  // namespace
