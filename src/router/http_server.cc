@@ -89,6 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read() {
+    hold_.reset();
     parser_.emplace();
     parser_->body_limit(server_->options.body_limit);
     parser_->header_limit(static_cast<uint32_t>(server_->options.header_limit));
@@ -135,9 +136,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (auto bad = validate_request_head(parser_->get().base())) return send_own_error(bad->status, bad->message);
     if (server_->options.check_head) {
       version_ = parser_->get().version();
-      if (auto refused = server_->options.check_head(request_from_head(parser_->get().base()))) {
-        return refuse(std::move(*refused));
-      }
+      HttpRequest head = request_from_head(parser_->get().base());
+      if (auto refused = server_->options.check_head(head)) return refuse(std::move(*refused));
+      hold_ = std::move(head.hold);  // e.g. the request's place in the queue, taken before its body arrives
     }
     auto self = shared_from_this();
     // curl and others wait (curl: 1 s) for "100 Continue" before sending a
@@ -165,6 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
     version_ = req.version();
     HttpRequest request = request_from_head(req.base());
     request.body = std::move(req.body());
+    request.hold = std::move(hold_);
 
     // The handler may take long (preprocessing, encoding): the idle timer only
     // guards the wait for the next request.
@@ -321,6 +323,7 @@ class Session : public std::enable_shared_from_this<Session> {
   HttpServer::Impl* server_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<void> hold_;  // what check_head attached, until the request reaches the handler
   std::shared_ptr<http::response<http::string_body>> res_;
   std::shared_ptr<BodyStream> body_stream_;  // while a streamed answer is being sent
   bool chunked_ = true;

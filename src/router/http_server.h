@@ -36,8 +36,10 @@ struct HttpServerOptions {
   // Open connections; one more is answered 503 and closed.
   size_t max_connections = 1024;
   // Called on each request head (body not read yet, HttpRequest::body
-  // empty); a response refuses the request and closes the connection.
-  std::function<std::optional<HttpResponse>(const HttpRequest& head)> check_head;
+  // empty); a response refuses the request and closes the connection. It
+  // may set head.hold, which the request handed to the handler carries (the
+  // session drops it if the connection fails before the body is complete).
+  std::function<std::optional<HttpResponse>(HttpRequest& head)> check_head;
   // Builds the body of errors the server produces itself (413, 431, 400).
   std::function<HttpResponse(int status, const std::string& message)> make_error;
 };

@@ -18,6 +18,9 @@ struct HttpRequest {
   std::string content_type;  // the Content-Type header ("" when absent)
   std::string authorization;  // the Authorization header ("" when absent)
   std::string body;
+  // Held for the request's lifetime by the layer that set it (RequestGate:
+  // the request's admission ticket, taken when its head arrived).
+  std::shared_ptr<void> hold;
 
   // The target without its query string.
   std::string path() const {

@@ -18,10 +18,13 @@ class RequestGate {
   // outlive every Responder the wrapped handler hands out.
   RequestGate(ApiKeyAuth auth, Admission* admission);
 
-  // For HttpServerOptions::check_head: 401 or 429, or nullopt to go on.
-  std::optional<HttpResponse> check_head(const HttpRequest& head) const;
+  // For HttpServerOptions::check_head: 401 or 429, or nullopt to go on. A
+  // POST takes its place in the admission bound here, before its body is
+  // read (stored in head.hold), so uploads in progress count too.
+  std::optional<HttpResponse> check_head(HttpRequest& head) const;
   // The handler behind the gate: a POST holds one request of the admission
-  // bound until its answer is given (429 when the bound is reached).
+  // bound (taken here unless check_head took it) until its answer is given
+  // (429 when the bound is reached).
   HttpHandler wrap(HttpHandler inner) const;
 
  private:

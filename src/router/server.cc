@@ -274,7 +274,7 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
                                             o.limits.retry_after_seconds);
   s.api->set_admission(s.admission.get());
   s.gate = std::make_unique<RequestGate>(ApiKeyAuth(o.api_key), s.admission.get());
-  http_options.check_head = [gate = s.gate.get()](const HttpRequest& head) { return gate->check_head(head); };
+  http_options.check_head = [gate = s.gate.get()](HttpRequest& head) { return gate->check_head(head); };
   if (!o.api_key.empty()) spdlog::info("API key required on every endpoint but /health");
   http_options.make_error = [](int status, const std::string& message) { return json_error(status, message); };
   ApiService* api = s.api.get();

@@ -83,7 +83,7 @@ class HttpSecurityTest : public ::testing::Test {
     options.header_limit = 2048;
     options.max_connections = max_connections;
     options.make_error = [](int status, const std::string& message) { return json_error(status, message); };
-    options.check_head = [gate = gate_.get()](const HttpRequest& h) { return gate->check_head(h); };
+    options.check_head = [gate = gate_.get()](HttpRequest& h) { return gate->check_head(h); };
     server_ = *HttpServer::start(options, gate_->wrap([this](HttpRequest r, Responder respond) {
       std::lock_guard<std::mutex> lock(mu_);
       seen_.push_back(r.target);
@@ -211,6 +211,29 @@ TEST_F(HttpSecurityTest, QueueBoundAnswers429WithRetryAfterAndRecovers) {
   std::string later =
       exchange(server_->port(), "POST /work HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(status_of(later), 200) << later;
+}
+
+TEST_F(HttpSecurityTest, UploadsInProgressHoldTheirPlaceInTheQueue) {
+  start("", 1);
+  RawConnection upload(server_->port());
+  upload.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nhalf-");
+  for (int i = 0; i < 200 && admission_->requests() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(admission_->requests(), 1);
+  std::string busy = exchange(server_->port(), "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(status_of(busy), 429) << busy;
+  upload.send("done!");
+  EXPECT_EQ(status_of(upload.read_until_close()), 200);
+  EXPECT_EQ(admission_->requests(), 0);
+  // A client that goes away mid-upload gives its place back too.
+  {
+    RawConnection gone(server_->port());
+    gone.send("POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhalf-");
+    for (int i = 0; i < 200 && admission_->requests() < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    EXPECT_EQ(admission_->requests(), 1);
+  }
+  for (int i = 0; i < 200 && admission_->requests() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(admission_->requests(), 0);
+  EXPECT_EQ(seen(), std::vector<std::string>({"/a"}));
 }
 
 TEST_F(HttpSecurityTest, ConnectionsPastTheBoundGet503AndClosing) {
