@@ -412,7 +412,7 @@ TEST_F(ServeVllmTest, ModelsAndTextOnlyRequestsGoStraightThrough) {
   const std::string text_only = R"({"model":"qwen-llm","messages":[{"role":"user","content":"hi"}],"top_p":1.0})";
   r = c->post("/v1/chat/completions", text_only);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(suite().vllm->requests().back().body, text_only);  // byte for byte
 }
 
