@@ -211,11 +211,13 @@ void PeerLink::ack_loop(std::shared_ptr<Connection> conn) {
     }
     auto m = conn->receive(Millis(1000), Millis(10000));
     if (!m.ok()) {
+      bool stopping;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (conn_ == conn) conn_broken_ = true;
+        stopping = stopping_;
       }
-      if (!stopping_) spdlog::warn("sidecar: link to {} lost: {}", who(), m.status().message());
+      if (!stopping) spdlog::warn("sidecar: link to {} lost: {}", who(), m.status().message());
       conn->shutdown();
       fail_awaiting(Unavailable("the connection was lost mid-transfer ({})", m.status().message()));
       return;
