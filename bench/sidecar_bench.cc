@@ -1,6 +1,6 @@
 // Sidecar transfer benchmark, one process, one table:
 //
-//   sidecar_bench [--sizes-mib 1,16,128] [--seconds-per-case 1.5]
+//   sidecar_bench [--sizes-mib 1,16,128] [--seconds-per-case 1.5] [--wire-chunk-kib 4096]
 //
 // For 1, 16 and 128 MiB float32 tensors it reports median latency and
 // throughput (GB/s = bytes / median latency) of
@@ -76,12 +76,15 @@ void row(const char* what, size_t bytes, double latency) {
 int main(int argc, char** argv) {
   std::vector<size_t> sizes_mib = {1, 16, 128};
   double budget = 1.5;
+  size_t wire_chunk_kib = 4096;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     if (k == "--sizes-mib") {
       auto r = parse_rank_list(argv[i + 1]);  // a comma list of small integers
       if (!r.ok()) return fmt::print(stderr, "{}\n", r.status().message()), 2;
       sizes_mib.assign(r->begin(), r->end());
+    } else if (k == "--wire-chunk-kib") {
+      wire_chunk_kib = std::stoul(argv[i + 1]);
     } else if (k == "--seconds-per-case") {
       budget = std::stod(argv[i + 1]);
     } else {
@@ -105,6 +108,7 @@ int main(int argc, char** argv) {
     o.registry = reg;
     o.control_socket = dir + "/" + node + ".sock";
     o.arena_bytes = 2 * max_bytes + (64 << 20);
+    o.wire_chunk_bytes = wire_chunk_kib << 10;
     auto s = SidecarServer::start(std::move(o));
     if (!s.ok()) {
       fmt::print(stderr, "cannot start sidecar {}: {}\n", node, s.status().to_string());
