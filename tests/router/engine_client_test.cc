@@ -7,7 +7,13 @@
 #include <mutex>
 #include <thread>
 
+#include <signal.h>
+
+#include <filesystem>
+
 #include "router/deadline_timer.h"
+#include "router/engine_supervisor.h"
+#include "router/metrics.h"
 
 #include "fake_engine.h"
 #include "test_fixtures.h"
@@ -200,6 +206,75 @@ TEST(DeadlineTimer, DestructionDropsTimersNotYetDue) {
     EXPECT_EQ(timer.pending(), 1u);
   }
   EXPECT_EQ(fired, 0);
+}
+
+// The supervisor with stand-in engine processes (/bin/sleep, /bin/false) and
+// the in-test FakeEngine answering on the run folder's endpoint.
+TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgain) {
+  testing::TempDir dir;
+  Metrics metrics;
+  auto process = *EngineProcess::spawn({"/bin/sleep", "30"});
+  const pid_t first_pid = process->pid();
+  auto engine = std::make_unique<testing::FakeEngine>(dir.path);
+  auto client = *EngineClient::connect(EngineClientOptions{engine->endpoint()});
+  EngineSupervisorOptions o;
+  o.engine_argv = {"/bin/sleep", "30"};
+  o.run_dir = dir.path;
+  o.restart_backoff_initial = std::chrono::milliseconds(100);
+  o.start_timeout = std::chrono::seconds(10);
+  int cleanups = 0;
+  o.cleanup_dead_engine = [&] { cleanups++; };
+  EngineSupervisor supervisor(o, process, *client, metrics);
+
+  ASSERT_EQ(::kill(first_pid, SIGKILL), 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  while (!client->dead() && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(5)) {
+    supervisor.tick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(client->dead());
+  EXPECT_EQ(cleanups, 1);
+  EXPECT_FALSE(std::filesystem::exists(dir.path + "/engine.sock")) << "the dead engine's socket file stays";
+  EXPECT_NE(metrics.serialize().find("eric_engine_up 0"), std::string::npos);
+  // The "new engine" binds the endpoint; the supervisor starts its process
+  // after the backoff, reconnects and goes back to serving once it is ready.
+  engine = std::make_unique<testing::FakeEngine>(dir.path);
+  while (client->dead() && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(10)) {
+    supervisor.tick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - killed_at, std::chrono::milliseconds(100)) << "no backoff";
+  ASSERT_FALSE(client->dead());
+  EXPECT_EQ(supervisor.restarts(), 1);
+  EXPECT_NE(process->pid(), first_pid);
+  EXPECT_NE(metrics.serialize().find("eric_engine_up 1"), std::string::npos);
+  auto res = submit(*client, one_item("after", 2)).get();
+  ASSERT_TRUE(res.ok()) << res.status().to_string();
+  EXPECT_EQ(res->code, ErrorCode::kOk);
+}
+
+TEST(EngineSupervisor, CrashingEngineIsRetriedWithDoublingBackoff) {
+  testing::TempDir dir;
+  Metrics metrics;
+  auto process = *EngineProcess::spawn({"/bin/false"});
+  auto client = *EngineClient::connect(EngineClientOptions{"ipc://" + dir.path + "/engine.sock"});
+  EngineSupervisorOptions o;
+  o.engine_argv = {"/bin/false"};  // dies at once, every time
+  o.run_dir = dir.path;
+  o.restart_backoff_initial = std::chrono::milliseconds(50);
+  o.restart_backoff_max = std::chrono::milliseconds(400);
+  EngineSupervisor supervisor(o, process, *client, metrics);
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500)) {
+    supervisor.tick();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // Backoffs 50, 100, 200, 400, 400 ... ms: about 5 restarts in 1.5 s
+  // (without backoff it would be hundreds), and never serving.
+  EXPECT_GE(supervisor.restarts(), 3);
+  EXPECT_LE(supervisor.restarts(), 7);
+  EXPECT_TRUE(client->dead());
+  EXPECT_NE(metrics.serialize().find("eric_engine_up 0"), std::string::npos);
 }
 
 }  // namespace
