@@ -13,6 +13,18 @@ void BodyStream::wake(std::unique_lock<std::mutex>& lock) {
 void BodyStream::write(std::string data) {
   std::unique_lock<std::mutex> lock(mu_);
   if (finished_ || failed_ || cancelled_ || data.empty()) return;
+  if (pending_.size() + data.size() > max_pending_) {
+    // The client is not reading: cut its answer short and stop the producer
+    // rather than buffer without bound.
+    pending_.clear();
+    failed_ = true;
+    cancelled_ = true;
+    auto stop = std::move(on_cancel_);
+    wake(lock);
+    if (lock.owns_lock()) lock.unlock();
+    if (stop) stop();
+    return;
+  }
   pending_ += data;
   wake(lock);
 }

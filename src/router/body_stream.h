@@ -3,18 +3,24 @@
 // pieces from any thread; the HTTP server sends each piece as an HTTP/1.1
 // chunk as soon as the connection is free, so the client sees it at once.
 // Nothing here blocks: the producer never waits for the client (pieces queue
-// up in memory) and the server is told when there is more to send.
+// up in memory, at most max_pending bytes: a client that stops reading while
+// more keeps coming gets its answer cut short and the producer is cancelled)
+// and the server is told when there is more to send.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <cstddef>
 #include <string>
 
 namespace eric::router {
 
 class BodyStream {
  public:
+  static constexpr size_t kDefaultMaxPending = 64u << 20;
+  explicit BodyStream(size_t max_pending = kDefaultMaxPending) : max_pending_(max_pending) {}
+
   // ---- producer side (any thread) -------------------------------------------
   void write(std::string data);  // ignored once finished, failed or cancelled
   void finish();                 // the body is complete
@@ -40,6 +46,7 @@ class BodyStream {
   void cancel();  // the client went away
 
  private:
+  const size_t max_pending_;
   mutable std::mutex mu_;
   std::string pending_;
   bool finished_ = false;

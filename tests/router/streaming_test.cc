@@ -186,6 +186,22 @@ TEST(StreamingTest, FailedStreamIsCutShort) {
   EXPECT_FALSE(reader.read_to_end());
 }
 
+TEST(StreamingTest, ClientThatStopsReadingIsCutOffNotBufferedForever) {
+  BodyStream stream(/*max_pending=*/16);
+  bool stopped = false;
+  stream.on_cancel([&stopped] { stopped = true; });
+  stream.write("0123456789");
+  EXPECT_FALSE(stream.cancelled());
+  stream.write("0123456789");  // 20 bytes queued > 16: nobody is reading
+  EXPECT_TRUE(stopped);
+  EXPECT_TRUE(stream.cancelled());
+  BodyStream::Taken taken = stream.take();
+  EXPECT_TRUE(taken.failed);
+  EXPECT_TRUE(taken.data.empty());
+  stream.write("more");  // ignored from now on
+  EXPECT_TRUE(stream.take().data.empty());
+}
+
 TEST(UpstreamUrlTest, Parses) {
   auto u = parse_upstream_url("http://127.0.0.1:8001");
   ASSERT_TRUE(u.ok());
