@@ -1,0 +1,107 @@
+#include "backend/cuda/block_cache.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace eric::cuda {
+
+namespace {
+constexpr size_t kSmallGranule = 512;
+constexpr size_t kSmallLimit = size_t{1} << 20;
+}  // namespace
+
+BlockCache::~BlockCache() {
+  std::lock_guard lock(mu_);
+  (void)free_all_cached_locked();  // live blocks belong to their owners' lifetimes
+}
+
+size_t BlockCache::size_class(size_t bytes) {
+  if (bytes == 0) bytes = 1;
+  if (bytes <= kSmallLimit) return (bytes + kSmallGranule - 1) / kSmallGranule * kSmallGranule;
+  size_t pow2 = std::bit_floor(bytes);
+  size_t step = pow2 / 4;
+  return (bytes + step - 1) / step * step;  // next quarter step above 2^k
+}
+
+Result<void*> BlockCache::allocate(size_t bytes, StreamId stream) {
+  const size_t cls = size_class(bytes);
+  std::lock_guard lock(mu_);
+  auto take = [&](std::multimap<size_t, void*>& list) -> void* {
+    auto it = list.find(cls);
+    if (it == list.end()) return nullptr;
+    void* p = it->second;
+    list.erase(it);
+    return p;
+  };
+  void* ptr = nullptr;
+  if (auto it = free_.find(stream); it != free_.end()) ptr = take(it->second);
+  if (ptr == nullptr) {
+    for (auto& [other, list] : free_) {
+      if (other == stream) continue;
+      ptr = take(list);
+      if (ptr != nullptr) {
+        ERIC_RETURN_IF_ERROR(backend_.wait_freed_on(ptr, stream));
+        ++stats_.cross_stream_reuses;
+        break;
+      }
+    }
+  }
+  if (ptr != nullptr) {
+    ++stats_.cache_hits;
+    stats_.bytes_cached -= cls;
+  } else {
+    Result<void*> got = backend_.malloc(cls);
+    if (!got.ok()) {
+      ERIC_RETURN_IF_ERROR(free_all_cached_locked());
+      got = backend_.malloc(cls);
+      if (!got.ok()) {
+        return ResourceExhausted("device allocation of {} bytes (class {}) failed with {} in use: {}", bytes, cls,
+                                 stats_.bytes_in_use, got.status().message());
+      }
+    }
+    ptr = got.value();
+    ++stats_.driver_mallocs;
+  }
+  live_.emplace(ptr, cls);
+  stats_.bytes_in_use += cls;
+  stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+  return ptr;
+}
+
+Status BlockCache::release(void* ptr, StreamId stream) {
+  if (ptr == nullptr) return Status::Ok();
+  std::lock_guard lock(mu_);
+  auto it = live_.find(ptr);
+  if (it == live_.end()) return InvalidArgument("release of device pointer {} not allocated by this cache", ptr);
+  const size_t cls = it->second;
+  live_.erase(it);
+  ERIC_RETURN_IF_ERROR(backend_.mark_freed(ptr, stream));
+  free_[stream].emplace(cls, ptr);
+  stats_.bytes_in_use -= cls;
+  stats_.bytes_cached += cls;
+  return Status::Ok();
+}
+
+Status BlockCache::empty_cache() {
+  std::lock_guard lock(mu_);
+  return free_all_cached_locked();
+}
+
+Status BlockCache::free_all_cached_locked() {
+  if (stats_.bytes_cached == 0 && free_.empty()) return Status::Ok();
+  // Cached blocks may still be read by work pending on their streams.
+  ERIC_RETURN_IF_ERROR(backend_.synchronize());
+  for (auto& [stream, list] : free_) {
+    for (auto& [cls, p] : list) backend_.free(p);
+  }
+  free_.clear();
+  stats_.bytes_cached = 0;
+  return Status::Ok();
+}
+
+CacheStats BlockCache::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+}  // namespace eric::cuda

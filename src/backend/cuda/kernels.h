@@ -1,0 +1,46 @@
+// Launchers of eric's own CUDA kernels, on raw device pointers. Free of eric
+// headers so nvcc compiles only CUDA code; ops.h wraps them with shape and
+// dtype checks on DeviceTensors. Every tensor is contiguous row-major; `Elem`
+// is the element type of all float tensors of one call (compute is float32;
+// rotary cos/sin are always float32). Each returns the launch's error.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace eric::cuda::kernels {
+
+enum class Elem { kF32, kBF16 };
+enum class Act { kNone, kGeluErf, kGeluTanh, kQuickGelu, kSilu };
+
+// x[r, c] = act(x[r, c] + bias[c]); bias may be null.
+cudaError_t bias_act(void* x, const void* bias, Elem e, int64_t rows, int64_t cols, Act act, cudaStream_t s);
+// x[i] += y[i]
+cudaError_t add(void* x, const void* y, Elem e, int64_t n, cudaStream_t s);
+// out[i] = silu(gate[i]) * up[i]
+cudaError_t silu_mul(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s);
+
+// out = LayerNorm(x) over cols (biased variance); beta may be null.
+cudaError_t layer_norm(void* out, const void* x, const void* gamma, const void* beta, Elem e, int64_t rows,
+                       int64_t cols, float eps, cudaStream_t s);
+// out = x * rsqrt(mean(x^2) + eps) * gamma
+cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem e, int64_t rows, int64_t cols, float eps,
+                     cudaStream_t s);
+// softmax over cols, in place
+cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s);
+
+// x[t, h, :] = x * cos[t] + rotate_half(x) * sin[t], in place (head_dim even).
+cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
+                   int64_t head_dim, cudaStream_t s);
+
+// Largest head_dim varlen_attention supports.
+constexpr int kMaxAttentionHeadDim = 128;
+// Non-causal attention within each packed sequence: q, k, v, out are
+// [total_tokens, heads, head_dim]; cu_seqlens (device, int32, num_seqs + 1
+// entries) delimits the sequences; max_seqlen bounds their lengths.
+cudaError_t varlen_attention(void* out, const void* q, const void* k, const void* v, Elem e,
+                             const int32_t* cu_seqlens, int num_seqs, int max_seqlen, int heads, int head_dim,
+                             float scale, cudaStream_t s);
+
+}  // namespace eric::cuda::kernels

@@ -1,0 +1,184 @@
+#include "backend/cuda/ops.h"
+
+#include <algorithm>
+
+#include "backend/cuda/cuda_error.h"
+#include "backend/cuda/gemm.h"
+
+namespace eric::cuda {
+
+namespace {
+
+Result<kernels::Elem> elem_of(const DeviceTensor& t, std::string_view what) {
+  if (t.dtype() == DType::kF32) return kernels::Elem::kF32;
+  if (t.dtype() == DType::kBF16) return kernels::Elem::kBF16;
+  return InvalidArgument("{}: device tensor is {} (want float32 or bfloat16)", what, dtype_name(t.dtype()));
+}
+
+Status same_dtype(const DeviceTensor& a, const DeviceTensor& b, std::string_view what) {
+  if (a.dtype() != b.dtype()) {
+    return InvalidArgument("{}: dtypes differ ({} vs {})", what, dtype_name(a.dtype()), dtype_name(b.dtype()));
+  }
+  return Status::Ok();
+}
+
+Status launched(cudaError_t err, std::string_view what) { return cuda_status(err, what); }
+
+int64_t rows_of(const DeviceTensor& t) { return t.rank() == 0 || t.dim(-1) == 0 ? 0 : t.numel() / t.dim(-1); }
+
+Status check_vector(const DeviceTensor& v, int64_t n, const DeviceTensor& x, std::string_view what) {
+  ERIC_RETURN_IF_ERROR(v.expect_shape(Shape{n}, what));
+  return same_dtype(v, x, what);
+}
+
+}  // namespace
+
+Status linear_out(Context& ctx, const DeviceTensor& x, const DeviceTensor& weight, const DeviceTensor* bias,
+                  DeviceTensor& out) {
+  if (x.rank() < 1 || weight.rank() != 2 || weight.dim(1) != x.dim(-1)) {
+    return InvalidArgument("cuda linear: x {} does not match weight {}", x.shape().to_string(),
+                           weight.shape().to_string());
+  }
+  ERIC_RETURN_IF_ERROR(same_dtype(x, weight, "cuda linear x/weight"));
+  ERIC_RETURN_IF_ERROR(same_dtype(x, out, "cuda linear x/out"));
+  const int64_t rows = rows_of(x), in = x.dim(-1), nout = weight.dim(0);
+  std::vector<int64_t> od = x.shape().dims();
+  od.back() = nout;
+  ERIC_RETURN_IF_ERROR(out.expect_shape(Shape(od), "cuda linear out"));
+  if (bias) ERIC_RETURN_IF_ERROR(check_vector(*bias, nout, x, "cuda linear bias"));
+  return gemm(ctx, x.dtype(), false, true, rows, nout, in, 1.0f, x.raw_data(), in, weight.raw_data(), in, 0.0f,
+              out.raw_data(), nout, bias ? bias->raw_data() : nullptr);
+}
+
+Result<DeviceTensor> linear(Context& ctx, const DeviceTensor& x, const DeviceTensor& weight, const DeviceTensor* bias) {
+  if (x.rank() < 1 || weight.rank() != 2) {
+    return InvalidArgument("cuda linear: x {} / weight {}", x.shape().to_string(), weight.shape().to_string());
+  }
+  std::vector<int64_t> od = x.shape().dims();
+  od.back() = weight.dim(0);
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(x.dtype(), Shape(od)));
+  ERIC_RETURN_IF_ERROR(linear_out(ctx, x, weight, bias, out));
+  return out;
+}
+
+Result<DeviceTensor> layer_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma,
+                                const DeviceTensor* beta, float eps) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda layer_norm"));
+  if (x.rank() < 1) return InvalidArgument("cuda layer_norm: scalar input");
+  const int64_t cols = x.dim(-1);
+  ERIC_RETURN_IF_ERROR(check_vector(gamma, cols, x, "cuda layer_norm gamma"));
+  if (beta) ERIC_RETURN_IF_ERROR(check_vector(*beta, cols, x, "cuda layer_norm beta"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(x.dtype(), x.shape()));
+  ERIC_RETURN_IF_ERROR(launched(kernels::layer_norm(out.raw_data(), x.raw_data(), gamma.raw_data(),
+                                                    beta ? beta->raw_data() : nullptr, e, rows_of(x), cols, eps,
+                                                    ctx.stream()),
+                                "layer_norm launch"));
+  return out;
+}
+
+Result<DeviceTensor> rms_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma, float eps) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda rms_norm"));
+  if (x.rank() < 1) return InvalidArgument("cuda rms_norm: scalar input");
+  const int64_t cols = x.dim(-1);
+  ERIC_RETURN_IF_ERROR(check_vector(gamma, cols, x, "cuda rms_norm gamma"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(x.dtype(), x.shape()));
+  ERIC_RETURN_IF_ERROR(launched(
+      kernels::rms_norm(out.raw_data(), x.raw_data(), gamma.raw_data(), e, rows_of(x), cols, eps, ctx.stream()),
+      "rms_norm launch"));
+  return out;
+}
+
+Status bias_act_(Context& ctx, DeviceTensor& x, const DeviceTensor* bias, kernels::Act act) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda bias/activation"));
+  const int64_t cols = x.rank() == 0 ? 1 : x.dim(-1);
+  if (bias) ERIC_RETURN_IF_ERROR(check_vector(*bias, cols, x, "cuda add_bias bias"));
+  return launched(kernels::bias_act(x.raw_data(), bias ? bias->raw_data() : nullptr, e, x.numel() / std::max<int64_t>(cols, 1),
+                                    cols, act, ctx.stream()),
+                  "bias/activation launch");
+}
+
+Status gelu_erf_(Context& ctx, DeviceTensor& x) { return bias_act_(ctx, x, nullptr, kernels::Act::kGeluErf); }
+Status gelu_tanh_(Context& ctx, DeviceTensor& x) { return bias_act_(ctx, x, nullptr, kernels::Act::kGeluTanh); }
+Status quick_gelu_(Context& ctx, DeviceTensor& x) { return bias_act_(ctx, x, nullptr, kernels::Act::kQuickGelu); }
+Status silu_(Context& ctx, DeviceTensor& x) { return bias_act_(ctx, x, nullptr, kernels::Act::kSilu); }
+Status add_bias_(Context& ctx, DeviceTensor& x, const DeviceTensor& bias) {
+  return bias_act_(ctx, x, &bias, kernels::Act::kNone);
+}
+
+Status add_(Context& ctx, DeviceTensor& x, const DeviceTensor& y) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda add_"));
+  ERIC_RETURN_IF_ERROR(y.expect_shape(x.shape(), "cuda add_ operand"));
+  ERIC_RETURN_IF_ERROR(same_dtype(x, y, "cuda add_"));
+  return launched(kernels::add(x.raw_data(), y.raw_data(), e, x.numel(), ctx.stream()), "add launch");
+}
+
+Result<DeviceTensor> silu_mul(Context& ctx, const DeviceTensor& gate, const DeviceTensor& up) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(gate, "cuda silu_mul"));
+  ERIC_RETURN_IF_ERROR(up.expect_shape(gate.shape(), "cuda silu_mul up"));
+  ERIC_RETURN_IF_ERROR(same_dtype(gate, up, "cuda silu_mul"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(gate.dtype(), gate.shape()));
+  ERIC_RETURN_IF_ERROR(launched(
+      kernels::silu_mul(out.raw_data(), gate.raw_data(), up.raw_data(), e, gate.numel(), ctx.stream()),
+      "silu_mul launch"));
+  return out;
+}
+
+Status softmax_(Context& ctx, DeviceTensor& x) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda softmax_"));
+  if (x.rank() < 1) return InvalidArgument("cuda softmax_: scalar input");
+  return launched(kernels::softmax(x.raw_data(), e, rows_of(x), x.dim(-1), ctx.stream()), "softmax launch");
+}
+
+Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda apply_rotary_"));
+  if (x.rank() != 3 || x.dim(2) % 2 != 0) {
+    return InvalidArgument("cuda apply_rotary_: x must be [tokens, heads, even head_dim], got {}",
+                           x.shape().to_string());
+  }
+  const Shape cs{x.dim(0), x.dim(2)};
+  ERIC_RETURN_IF_ERROR(cos.expect_shape(cs, "cuda apply_rotary_ cos"));
+  ERIC_RETURN_IF_ERROR(sin.expect_shape(cs, "cuda apply_rotary_ sin"));
+  ERIC_RETURN_IF_ERROR(cos.expect_dtype(DType::kF32, "cuda apply_rotary_ cos"));
+  ERIC_RETURN_IF_ERROR(sin.expect_dtype(DType::kF32, "cuda apply_rotary_ sin"));
+  return launched(kernels::rotary(x.raw_data(), cos.data<float>(), sin.data<float>(), e, x.dim(0), x.dim(1), x.dim(2),
+                                  ctx.stream()),
+                  "rotary launch");
+}
+
+Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
+                                      const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(q, "cuda varlen_attention"));
+  if (q.rank() != 3) {
+    return InvalidArgument("cuda varlen_attention: q must be [tokens, heads, head_dim], got {}", q.shape().to_string());
+  }
+  ERIC_RETURN_IF_ERROR(k.expect_shape(q.shape(), "cuda varlen_attention k"));
+  ERIC_RETURN_IF_ERROR(v.expect_shape(q.shape(), "cuda varlen_attention v"));
+  ERIC_RETURN_IF_ERROR(same_dtype(q, k, "cuda varlen_attention q/k"));
+  ERIC_RETURN_IF_ERROR(same_dtype(q, v, "cuda varlen_attention q/v"));
+  const int64_t total = q.dim(0), heads = q.dim(1), dim = q.dim(2);
+  if (dim < 1 || dim > kernels::kMaxAttentionHeadDim) {
+    return Unimplemented("cuda varlen_attention: head_dim {} (supported 1..{})", dim, kernels::kMaxAttentionHeadDim);
+  }
+  if (cu_seqlens.size() < 2 || cu_seqlens.front() != 0 || cu_seqlens.back() != total) {
+    return InvalidArgument("cuda varlen_attention: cu_seqlens must run from 0 to {} tokens ({} entries)", total,
+                           cu_seqlens.size());
+  }
+  if (total > INT32_MAX) return OutOfRange("cuda varlen_attention: {} tokens exceed int32", total);
+  int64_t max_len = 0;
+  for (size_t i = 1; i < cu_seqlens.size(); ++i) {
+    const int64_t len = cu_seqlens[i] - cu_seqlens[i - 1];
+    if (len < 0) return InvalidArgument("cuda varlen_attention: cu_seqlens decreases at entry {}", i);
+    max_len = std::max(max_len, len);
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor host_cu, Tensor::from_vector(cu_seqlens, Shape{static_cast<int64_t>(cu_seqlens.size())}));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor dev_cu, upload(host_cu, DType::kI32, ctx));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(q.dtype(), q.shape()));
+  ERIC_RETURN_IF_ERROR(launched(
+      kernels::varlen_attention(out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(), e, dev_cu.data<int32_t>(),
+                                static_cast<int>(cu_seqlens.size() - 1), static_cast<int>(max_len),
+                                static_cast<int>(heads), static_cast<int>(dim), scale, ctx.stream()),
+      "varlen_attention launch"));
+  return out;
+}
+
+}  // namespace eric::cuda

@@ -1,0 +1,51 @@
+// CUDA ops: the same op set as cpu/ops.h, on DeviceTensors. Every function
+// takes the Context (device, stream, cuBLASLt) first; otherwise names,
+// argument order, shapes and semantics are those of eric::cpu, so an nn layer
+// can dispatch on --device without changing its maths. Float tensors of one
+// call share a dtype: float32, or bfloat16 storage with float32 compute
+// (rotary cos/sin are float32 always). Results are enqueued on ctx.stream();
+// nothing here synchronises except where the comment says so.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/cuda/context.h"
+#include "backend/cuda/kernels.h"
+
+namespace eric::cuda {
+
+// ---- GEMM ------------------------------------------------------------------
+// y[rows, out] = x[rows, in] * weight[out, in]^T (+ bias[out]): nn.Linear.
+Result<DeviceTensor> linear(Context& ctx, const DeviceTensor& x, const DeviceTensor& weight, const DeviceTensor* bias);
+Status linear_out(Context& ctx, const DeviceTensor& x, const DeviceTensor& weight, const DeviceTensor* bias,
+                  DeviceTensor& out);
+
+// ---- normalisation --------------------------------------------------------------
+Result<DeviceTensor> layer_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma,
+                                const DeviceTensor* beta, float eps);
+Result<DeviceTensor> rms_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma, float eps);
+
+// ---- element-wise (in place) ----------------------------------------------------
+Status gelu_erf_(Context& ctx, DeviceTensor& x);
+Status gelu_tanh_(Context& ctx, DeviceTensor& x);
+Status quick_gelu_(Context& ctx, DeviceTensor& x);
+Status silu_(Context& ctx, DeviceTensor& x);
+Status add_(Context& ctx, DeviceTensor& x, const DeviceTensor& y);
+Status add_bias_(Context& ctx, DeviceTensor& x, const DeviceTensor& bias);
+// Fused x = act(x + bias) (bias nullable): what an MLP's fc1 epilogue needs.
+Status bias_act_(Context& ctx, DeviceTensor& x, const DeviceTensor* bias, kernels::Act act);
+Result<DeviceTensor> silu_mul(Context& ctx, const DeviceTensor& gate, const DeviceTensor& up);
+Status softmax_(Context& ctx, DeviceTensor& x);
+
+// ---- rotary --------------------------------------------------------------------
+// x: [tokens, heads, head_dim]; cos, sin: [tokens, head_dim] float32.
+Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin);
+
+// ---- attention -------------------------------------------------------------------
+// As cpu::varlen_attention (q, k, v: [total_tokens, heads, head_dim], head_dim
+// <= 128). cu_seqlens is host data, validated and uploaded on ctx's stream.
+Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
+                                      const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale);
+
+}  // namespace eric::cuda

@@ -1,0 +1,130 @@
+// Own element-wise, normalisation, softmax and rotary kernels against the CPU
+// ops on the same (bf16-rounded where bf16) inputs.
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "backend/cpu/ops.h"
+#include "backend/cuda/ops.h"
+#include "cuda_test_util.h"
+
+namespace eric::cuda {
+namespace {
+using testing::CudaTest;
+using testing::DTypeCase;
+
+class CudaKernels : public CudaTest {};
+
+// Rows x cols shapes: tiny, not a multiple of the block, vision-tower wide.
+const std::vector<Shape> kShapes = {Shape{1, 3}, Shape{7, 333}, Shape{64, 1280}, Shape{3, 5120}};
+
+void check_inplace(Context& ctx, const char* name, const std::function<Status(Tensor&)>& cpu_op,
+                   const std::function<Status(Context&, DeviceTensor&)>& cuda_op, float stddev = 2.0f) {
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    for (size_t s = 0; s < kShapes.size(); ++s) {
+      SCOPED_TRACE(std::string(name) + " " + std::string(dtype_name(dc.dtype)) + " " + kShapes[s].to_string());
+      Tensor x = dc.prepare(testing::random_tensor(kShapes[s], 100 + static_cast<uint32_t>(s), stddev));
+      Tensor ref = x.clone().value();
+      ASSERT_TRUE(cpu_op(ref).ok());
+      DeviceTensor d = upload(x, dc.dtype, ctx).value();
+      Status st = cuda_op(ctx, d);
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_LT(testing::rel_l2(download_f32(d, ctx).value(), ref), dc.tol);
+    }
+  }
+}
+
+TEST_F(CudaKernels, Activations) {
+  check_inplace(*ctx, "gelu_erf", cpu::gelu_erf_, gelu_erf_);
+  check_inplace(*ctx, "gelu_tanh", cpu::gelu_tanh_, gelu_tanh_);
+  check_inplace(*ctx, "quick_gelu", cpu::quick_gelu_, quick_gelu_);
+  check_inplace(*ctx, "silu", cpu::silu_, silu_);
+  check_inplace(*ctx, "softmax", cpu::softmax_, softmax_, 4.0f);
+}
+
+TEST_F(CudaKernels, BiasResidualAndGate) {
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    SCOPED_TRACE(std::string(dtype_name(dc.dtype)));
+    const Shape shape{37, 1280};
+    Tensor x = dc.prepare(testing::random_tensor(shape, 1));
+    Tensor y = dc.prepare(testing::random_tensor(shape, 2));
+    Tensor b = dc.prepare(testing::random_tensor(Shape{1280}, 3));
+    DeviceTensor dx = upload(x, dc.dtype, *ctx).value(), dy = upload(y, dc.dtype, *ctx).value();
+    DeviceTensor dbias = upload(b, dc.dtype, *ctx).value();
+
+    Tensor ref = x.clone().value();
+    ASSERT_TRUE(cpu::add_bias_(ref, b).ok());
+    DeviceTensor d = upload(x, dc.dtype, *ctx).value();
+    ASSERT_TRUE(add_bias_(*ctx, d, dbias).ok());
+    EXPECT_LT(testing::rel_l2(download_f32(d, *ctx).value(), ref), dc.tol) << "add_bias_";
+
+    ASSERT_TRUE(cpu::gelu_erf_(ref).ok());  // fused bias + GELU
+    d = upload(x, dc.dtype, *ctx).value();
+    ASSERT_TRUE(bias_act_(*ctx, d, &dbias, kernels::Act::kGeluErf).ok());
+    EXPECT_LT(testing::rel_l2(download_f32(d, *ctx).value(), ref), dc.tol) << "bias_act_ gelu";
+
+    ref = x.clone().value();
+    ASSERT_TRUE(cpu::add_(ref, y).ok());
+    ASSERT_TRUE(add_(*ctx, dx, dy).ok());
+    EXPECT_LT(testing::rel_l2(download_f32(dx, *ctx).value(), ref), dc.tol) << "add_";
+
+    Tensor gref = cpu::silu_mul(x, y).value();
+    DeviceTensor dx2 = upload(x, dc.dtype, *ctx).value();
+    DeviceTensor g = silu_mul(*ctx, dx2, dy).value();
+    EXPECT_LT(testing::rel_l2(download_f32(g, *ctx).value(), gref), dc.tol) << "silu_mul";
+
+    DeviceTensor wrong = ctx->empty(dc.dtype, Shape{37, 1279}).value();
+    EXPECT_FALSE(add_(*ctx, dx, wrong).ok());
+    EXPECT_FALSE(add_bias_(*ctx, dx, wrong).ok());
+  }
+}
+
+TEST_F(CudaKernels, LayerNormAndRmsNorm) {
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    for (size_t s = 0; s < kShapes.size(); ++s) {
+      const Shape& shape = kShapes[s];
+      SCOPED_TRACE(std::string(dtype_name(dc.dtype)) + " " + shape.to_string());
+      const int64_t cols = shape[1];
+      // Offset mean: LayerNorm must subtract it before squaring.
+      Tensor x = dc.prepare(testing::random_tensor(shape, 20 + static_cast<uint32_t>(s), 3.0f, 5.0f));
+      Tensor g = dc.prepare(testing::random_tensor(Shape{cols}, 30, 0.5f, 1.0f));
+      Tensor b = dc.prepare(testing::random_tensor(Shape{cols}, 31));
+      DeviceTensor dx = upload(x, dc.dtype, *ctx).value();
+      DeviceTensor dg = upload(g, dc.dtype, *ctx).value(), db = upload(b, dc.dtype, *ctx).value();
+      for (bool with_beta : {true, false}) {
+        Tensor ref = cpu::layer_norm(x, g, with_beta ? &b : nullptr, 1e-6f).value();
+        DeviceTensor y = layer_norm(*ctx, dx, dg, with_beta ? &db : nullptr, 1e-6f).value();
+        EXPECT_LT(testing::rel_l2(download_f32(y, *ctx).value(), ref), dc.tol) << "layer_norm beta=" << with_beta;
+      }
+      Tensor rref = cpu::rms_norm(x, g, 1e-6f).value();
+      DeviceTensor r = rms_norm(*ctx, dx, dg, 1e-6f).value();
+      EXPECT_LT(testing::rel_l2(download_f32(r, *ctx).value(), rref), dc.tol) << "rms_norm";
+    }
+  }
+}
+
+TEST_F(CudaKernels, RotaryMatchesCpu) {
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    for (int64_t dim : {80, 64, 2}) {
+      SCOPED_TRACE(std::string(dtype_name(dc.dtype)) + " head_dim " + std::to_string(dim));
+      const int64_t tokens = 53, heads = 3;
+      Tensor x = dc.prepare(testing::random_tensor(Shape{tokens, heads, dim}, 40));
+      Tensor angle = testing::random_tensor(Shape{tokens, dim}, 41, 3.0f);
+      Tensor cos = angle.clone().value(), sin = angle.clone().value();
+      for (int64_t i = 0; i < angle.numel(); ++i) {
+        cos.mutable_data<float>()[i] = std::cos(angle.data<float>()[i]);
+        sin.mutable_data<float>()[i] = std::sin(angle.data<float>()[i]);
+      }
+      Tensor ref = x.clone().value();
+      ASSERT_TRUE(cpu::apply_rotary_(ref, cos, sin).ok());
+      DeviceTensor d = upload(x, dc.dtype, *ctx).value();
+      DeviceTensor dcos = upload(cos, DType::kF32, *ctx).value(), dsin = upload(sin, DType::kF32, *ctx).value();
+      Status st = apply_rotary_(*ctx, d, dcos, dsin);
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_LT(testing::rel_l2(download_f32(d, *ctx).value(), ref), dc.tol);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace eric::cuda
