@@ -282,7 +282,11 @@ void EngineClient::reconnect() {
   impl_->reconnect_requested = true;
   impl_->outbox.clear();  // meant for the old engine
   impl_->wake();
-  impl_->reconnect_done.wait(lock, [&] { return !impl_->reconnect_requested || impl_->stopping.load(); });
+  // Bounded: a socket thread that died on a poll failure must not hang the supervisor.
+  if (!impl_->reconnect_done.wait_for(lock, std::chrono::seconds(5),
+                                      [&] { return !impl_->reconnect_requested || impl_->stopping.load(); })) {
+    spdlog::error("engine client: the socket thread did not reconnect to {} within 5 s", impl_->options.endpoint);
+  }
 }
 
 void EngineClient::mark_alive() {
