@@ -33,6 +33,8 @@ Result<VllmDelivery> vllm_delivery_from_config(const json& config, std::string_v
                            dtype_override.empty() ? "config.json" : "--vllm-dtype");
   }
   out.dtype = *dtype;
+  // vLLM downcasts float32 models under --dtype auto; an explicit float32 stays.
+  if (dtype_override.empty() && out.dtype == DType::kF32) out.dtype = DType::kBF16;
   if (config.is_object()) {
     if (auto vision = config.find("vision_config"); vision != config.end() && vision->is_object()) {
       if (auto merge = vision->find("spatial_merge_size"); merge != vision->end()) {

@@ -14,7 +14,10 @@
 namespace eric::router {
 
 // `dtype_override` ("" = from the config) matches a vLLM started with an
-// explicit --dtype. A config naming no dtype means float32 (as transformers).
+// explicit --dtype. Like vLLM's --dtype auto (vllm/config/model.py,
+// _resolve_auto_dtype), a float32 checkpoint — or one naming no dtype — is
+// served in bfloat16, the first dtype current GPUs support; pass
+// --vllm-dtype float16 for a vLLM on GPUs without bfloat16.
 Result<VllmDelivery> vllm_delivery_from_config(const nlohmann::json& config, std::string_view dtype_override);
 
 }  // namespace eric::router

@@ -61,7 +61,15 @@ TEST(VllmFormatTest, DeliveryFromConfig) {
   d = vllm_delivery_from_config(json::parse(R"({"text_config":{"torch_dtype":"bfloat16"}})"), "");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->dtype, DType::kBF16);
+  // float32 (named or by default) is downcast as vLLM's --dtype auto does;
+  // an explicit --vllm-dtype float32 stays.
   d = vllm_delivery_from_config(json::parse(R"({})"), "");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->dtype, DType::kBF16);
+  d = vllm_delivery_from_config(json::parse(R"({"torch_dtype":"float32"})"), "");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->dtype, DType::kBF16);
+  d = vllm_delivery_from_config(json::parse(R"({"torch_dtype":"float32"})"), "float32");
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->dtype, DType::kF32);
   d = vllm_delivery_from_config(json::parse(R"({"torch_dtype":"bfloat16"})"), "float16");
