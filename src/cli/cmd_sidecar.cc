@@ -26,7 +26,7 @@ struct SidecarArgs {
   std::string ranks;
   std::vector<std::string> peers;
   std::string control_socket;
-  size_t arena_mib = 1024;
+  double arena_mib = 1024;  // fractions allowed (small arenas in tests)
   int alloc_wait_ms = 10000;
   int item_ttl_s = 120;
   size_t wire_chunk_kib = 4096;
@@ -51,8 +51,10 @@ Result<sidecar::SidecarOptions> to_options(const SidecarArgs& a) {
   }
   o.listen_address = a.listen;
   o.control_socket = a.control_socket;
-  if (a.arena_mib == 0 || a.arena_mib > (size_t{1} << 20)) return InvalidArgument("--arena-mib {} is out of range", a.arena_mib);
-  o.arena_bytes = a.arena_mib << 20;
+  if (!(a.arena_mib >= 1.0 / 256 && a.arena_mib <= double(1 << 20))) {
+    return InvalidArgument("--arena-mib {} is out of range [1/256, 2^20]", a.arena_mib);
+  }
+  o.arena_bytes = static_cast<size_t>(a.arena_mib * double(1 << 20));
   if (a.alloc_wait_ms < 0 || a.item_ttl_s <= 0) return InvalidArgument("--alloc-wait-ms and --item-ttl must be positive");
   o.alloc_wait = sidecar::Millis(a.alloc_wait_ms);
   o.item_ttl = std::chrono::seconds(a.item_ttl_s);

@@ -168,7 +168,7 @@ class SidecarIntegration : public ::testing::Test {
     ASSERT_TRUE(wait_socket("a") && wait_socket("b")) << a_->output() << b_->output();
     server_ = std::make_unique<ServeProcess>(
         std::vector<std::string>{"--model", fixture().model, "--sidecar", sock("a"), "--sidecar-timeout-ms", "4000",
-                                 "--allowed-local-media-path", fixture().images_dir, "--max-batch-size", "4",
+                                 "--allowed-local-media-path", fixture().images_dir, "--max-batch-size", max_batch_size_,
                                  "--preprocess-workers", "2"},
         dir_ + "/serve.log", dir_);
     ASSERT_TRUE(server_->wait_healthy(90s)) << server_->log();
@@ -185,7 +185,8 @@ class SidecarIntegration : public ::testing::Test {
   std::string sock(const std::string& node) { return dir_ + "/" + node + ".sock"; }
   std::unique_ptr<Proc> start_sidecar(const std::string& node) {
     std::vector<std::string> argv = {eric_binary(), "sidecar", "--node", node, "--control-socket", sock(node),
-                                     "--registry", dir_ + "/registry.json", "--arena-mib", "64", "--item-ttl", "3",
+                                     "--registry", dir_ + "/registry.json", "--arena-mib",
+                                     node == "b" ? b_arena_mib_ : "64", "--item-ttl", item_ttl_s_,
                                      "--alloc-wait-ms", "1000"};
     if (node == "a") {
       argv.push_back("--metrics-listen");
@@ -240,6 +241,9 @@ class SidecarIntegration : public ::testing::Test {
 
   std::string dir_;
   uint16_t port_a_ = 0, port_b_ = 0, metrics_port_a_ = 0;
+  std::string b_arena_mib_ = "64";
+  std::string max_batch_size_ = "4";
+  std::string item_ttl_s_ = "3";
   std::unique_ptr<Proc> a_, b_;
   std::unique_ptr<ServeProcess> server_;
 };
@@ -344,6 +348,63 @@ TEST_F(SidecarIntegration, UnknownAndDeadReceiversFailTheRequestClearly) {
   ASSERT_TRUE(wait_socket("b")) << b_->output();
   EXPECT_FALSE(fs::exists(b_arena)) << "the restarted sidecar did not remove its predecessor's arena";
   r = post(body("to-dead", 0, {{0}, {2}}));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// Node b's arena holds 8 pages (each embedding takes one) and its consumer
+// does not read: under 12 concurrent requests the first 8 are delivered, the
+// others wait (backpressure) and then fail with a clear 503 each; the server
+// stays healthy, and once the consumer collects, requests succeed again.
+class SidecarArenaExhaustion : public SidecarIntegration {
+ protected:
+  void SetUp() override {
+    b_arena_mib_ = "0.03125";  // 32 KiB
+    // A failed delivery fails its whole batch: one item per batch keeps the
+    // count of successes exact.
+    max_batch_size_ = "1";
+    item_ttl_s_ = "60";  // nothing is reclaimed while the arena is full
+    SidecarIntegration::SetUp();
+  }
+};
+
+TEST_F(SidecarArenaExhaustion, BackpressureThenPerItemErrors) {
+  std::atomic<int> ok{0}, full{0};
+  std::vector<std::string> other;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 12; ++t) {
+    clients.emplace_back([&, t] {
+      auto r = post(body(fmt::format("x{}", t), t % 2, {{2}}));
+      std::lock_guard<std::mutex> lock(mu);
+      if (r.ok() && r->status == 200) {
+        ++ok;
+      } else if (r.ok() && r->status == 503 && r->body.find("sidecar delivery failed") != std::string::npos &&
+                 r->body.find("stayed full for 1000 ms") != std::string::npos) {
+        ++full;
+      } else {
+        other.push_back(r.ok() ? fmt::format("{} {}", r->status, r->body) : r.status().to_string());
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_TRUE(other.empty()) << other[0];
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(full.load(), 4);
+  json sb = stats("b");
+  EXPECT_EQ(sb["alloc_failures"], 4) << sb.dump();
+  EXPECT_EQ(sb["items_held"], 8) << sb.dump();
+  EXPECT_EQ(stats("a")["arena_used_bytes"], 0);  // the failed items' source ranges were freed
+  // The consumer collects one item: the next request fits again.
+  auto c2 = sidecar::SidecarClient::connect(sock("b"), 2, 2000ms);
+  ASSERT_TRUE(c2.ok());
+  int collected = 0;
+  for (int t = 0; t < 12 && collected == 0; ++t) {
+    auto v = (*c2)->recv(fmt::format("x{}", t), 0, 0ms);
+    if (v.ok() && (*c2)->done(v->id, 0).ok()) ++collected;
+  }
+  ASSERT_EQ(collected, 1);
+  auto r = post(body("after", 0, {{2}}));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200) << r->body;
 }
