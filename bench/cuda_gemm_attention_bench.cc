@@ -1,0 +1,133 @@
+// CUDA backend benchmark (tools/device/check.sh runs it on a GPU machine):
+//  1. the card's bf16 GEMM rate through our cuBLASLt path (8192^3), the
+//     denominator of MFU;
+//  2. the 7B vision tower's Linear shapes (hidden 1280, MLP 5120) at one
+//     1024x1024 image (5476 patch tokens) times batch 1/4/8;
+//  3. varlen attention (16 heads x 80) over batch 1/4/8 such images, full
+//     attention and Qwen2.5-VL's 256-token windows, bf16 and f32.
+// Times are CUDA-event means of `reps` runs after warm-ups. Prints a table last.
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "backend/cuda/device_query.h"
+#include "backend/cuda/gemm.h"
+#include "backend/cuda/ops.h"
+
+namespace {
+using namespace eric;
+using namespace eric::cuda;
+
+struct Row {
+  std::string what;
+  double ms;
+  double tflops;
+};
+
+// Mean milliseconds of fn() over reps runs on ctx's stream, after 2 warm-ups.
+double time_ms(Context& ctx, int reps, const std::function<Status()>& fn) {
+  for (int i = 0; i < 2; ++i) {
+    Status st = fn();
+    if (!st.ok()) {
+      std::fprintf(stderr, "benchmark step failed: %s\n", st.message().c_str());
+      std::exit(1);
+    }
+  }
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  cudaEventRecord(a, ctx.stream());
+  for (int i = 0; i < reps; ++i) (void)fn();
+  cudaEventRecord(b, ctx.stream());
+  cudaEventSynchronize(b);
+  float ms = 0;
+  cudaEventElapsedTime(&ms, a, b);
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return ms / reps;
+}
+
+DeviceTensor filled(Context& ctx, DType dt, Shape s) {
+  DeviceTensor t = ctx.empty(dt, std::move(s)).value();
+  // 0x3c00 / small floats: any finite data; GEMM speed does not depend on it much.
+  cudaMemsetAsync(t.raw_data(), 0x3c, t.nbytes(), ctx.stream());
+  return t;
+}
+
+}  // namespace
+
+int main() {
+  auto devices = list_devices();
+  if (!devices.ok() || devices.value().empty()) {
+    std::fprintf(stderr, "cuda_gemm_attention_bench: %s\n",
+                 devices.ok() ? "no CUDA device" : devices.status().message().c_str());
+    return 2;
+  }
+  const DeviceInfo& dev = devices.value()[0];
+  auto ctx_or = Context::create(0);
+  if (!ctx_or.ok()) {
+    std::fprintf(stderr, "context: %s\n", ctx_or.status().message().c_str());
+    return 1;
+  }
+  Context& ctx = *ctx_or.value();
+  std::vector<Row> rows;
+
+  // 1. Peak-ish bf16 GEMM rate.
+  const int64_t big = 8192;
+  {
+    DeviceTensor a = filled(ctx, DType::kBF16, Shape{big, big}), b = filled(ctx, DType::kBF16, Shape{big, big});
+    DeviceTensor c = ctx.empty(DType::kBF16, Shape{big, big}).value();
+    double ms = time_ms(ctx, 10, [&] {
+      return gemm(ctx, DType::kBF16, false, true, big, big, big, 1.0f, a.raw_data(), big, b.raw_data(), big, 0.0f,
+                  c.raw_data(), big);
+    });
+    rows.push_back({"bf16 GEMM 8192^3 (card rate)", ms, 2.0 * big * big * big / ms / 1e9});
+  }
+  const double peak = rows[0].tflops;
+
+  // 2./3. Vision tower shapes.
+  const int64_t tokens = 5476, hidden = 1280, heads = 16, head_dim = 80, mlp = 5120, window = 256;
+  for (int batch : {1, 4, 8}) {
+    const int64_t m = tokens * batch;
+    struct Lin { const char* name; int64_t in, out; };
+    for (Lin l : {Lin{"qkv 1280->3840", hidden, 3 * hidden}, Lin{"fc1 1280->5120", hidden, mlp},
+                  Lin{"fc2 5120->1280", mlp, hidden}}) {
+      DeviceTensor x = filled(ctx, DType::kBF16, Shape{m, l.in}), w = filled(ctx, DType::kBF16, Shape{l.out, l.in});
+      DeviceTensor bias = filled(ctx, DType::kBF16, Shape{l.out});
+      DeviceTensor y = ctx.empty(DType::kBF16, Shape{m, l.out}).value();
+      double ms = time_ms(ctx, 10, [&] { return linear_out(ctx, x, w, &bias, y); });
+      rows.push_back({"b" + std::to_string(batch) + " bf16 linear " + l.name, ms, 2.0 * m * l.in * l.out / ms / 1e9});
+    }
+    for (DType dt : {DType::kBF16, DType::kF32}) {
+      DeviceTensor q = filled(ctx, dt, Shape{m, heads, head_dim});
+      for (bool windowed : {false, true}) {
+        std::vector<int64_t> cu{0};
+        const int64_t seg = windowed ? window : tokens;
+        double flops = 0;
+        for (int i = 0; i < batch; ++i) {
+          for (int64_t t = 0; t < tokens; t += seg) {
+            const int64_t len = std::min(seg, tokens - t);
+            cu.push_back(cu.back() + len);
+            flops += 4.0 * len * len * heads * head_dim;
+          }
+        }
+        const double ms = time_ms(ctx, 3, [&]() -> Status {
+          auto out = varlen_attention(ctx, q, q, q, cu, 0.1118f);
+          return out.ok() ? Status::Ok() : out.status();
+        });
+        rows.push_back({"b" + std::to_string(batch) + " " + std::string(dtype_name(dt)) + " attention " +
+                            (windowed ? "window 256" : "full 5476"),
+                        ms, flops / ms / 1e9});
+      }
+    }
+  }
+
+  std::printf("\n%s (sm_%d%d, %d SMs), CUDA runtime %s\n", dev.name.c_str(), dev.compute_major, dev.compute_minor,
+              dev.multiprocessors, runtime_version().c_str());
+  std::printf("%-44s %10s %10s %8s\n", "case", "ms", "TFLOP/s", "of GEMM");
+  for (const Row& r : rows) std::printf("%-44s %10.3f %10.1f %7.1f%%\n", r.what.c_str(), r.ms, r.tflops, 100.0 * r.tflops / peak);
+  return 0;
+}
