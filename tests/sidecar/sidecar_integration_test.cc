@@ -352,6 +352,30 @@ TEST_F(SidecarIntegration, UnknownAndDeadReceiversFailTheRequestClearly) {
   EXPECT_EQ(r->status, 200) << r->body;
 }
 
+TEST_F(SidecarIntegration, AConsumerKilledMidReadLeavesTheItemForItsRestart) {
+  auto r = post(body("mid-read", 1, {{0}}));
+  ASSERT_TRUE(r.ok() && r->status == 200);
+  // A Python consumer takes the view and is killed before mark_done.
+  const std::string script =
+      "import sys, time\nfrom eric_sidecar import Sidecar\ns = Sidecar(sys.argv[1], 0)\n"
+      "s.recv('mid-read', timeout=10)\nprint('holding', flush=True)\ntime.sleep(60)\n";
+  Proc reader({"/usr/bin/python3", "-c", script, sock("a")}, dir_ + "/reader.log",
+              {"PYTHONPATH=" + std::string(ERIC_SOURCE_DIR) + "/python",
+               "ERIC_SIDECAR_LIB=" + std::string(ERIC_BINARY_DIR) + "/lib/libericsidecar.so"});
+  for (int i = 0; i < 500 && reader.output().find("holding") == std::string::npos; ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_NE(reader.output().find("holding"), std::string::npos) << reader.output();
+  auto other = sidecar::SidecarClient::connect(sock("a"), 0, 2000ms);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ((*other)->recv("mid-read", 0, 100ms).status().code(), ErrorCode::kDeadlineExceeded);  // being read
+  reader.kill(SIGKILL);
+  auto v = (*other)->recv("mid-read", 0, 5000ms);
+  ASSERT_TRUE(v.ok()) << v.status().to_string();
+  EXPECT_LT(relative_error(std::string(static_cast<const char*>(v->data), v->bytes), v->dtype, fixture().reference[1]),
+            1e-5);
+  EXPECT_TRUE((*other)->done("mid-read", 0).ok());
+  EXPECT_EQ(stats("a")["arena_used_bytes"], 0);
+}
+
 // Node b's arena holds 8 pages (each embedding takes one) and its consumer
 // does not read: under 12 concurrent requests the first 8 are delivered, the
 // others wait (backpressure) and then fail with a clear 503 each; the server
