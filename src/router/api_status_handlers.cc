@@ -10,6 +10,7 @@ using json = nlohmann::json;
 
 void ApiService::health(Responder respond) {
   if (engine_->dead()) return respond(json_error(503, "the engine process is not running; see the server log"));
+  if (auto probation = engine_->probation(); !probation.empty()) return respond(json_error(503, probation));
   // Ask the engine itself: a live process whose workers died must not look healthy.
   engine_->query_status(
       [respond](Result<engine::StatusReply> reply) {

@@ -55,6 +55,7 @@ struct EngineClient::Impl {
   std::unordered_map<uint64_t, Pending> pending;
   bool is_dead = false;
   std::string dead_reason;
+  std::string probation;  // see EngineClient::probation()
   bool reconnect_requested = false;
   std::condition_variable reconnect_done;
 
@@ -129,6 +130,10 @@ struct EngineClient::Impl {
       return;
     }
     if (auto* response = std::get_if<engine::EncodeResponse>(&received.message)) {
+      if (response->code == ErrorCode::kOk) {
+        std::lock_guard<std::mutex> lock(mu);
+        probation.clear();  // the engine works again
+      }
       auto p = take(response->request_id);
       if (!p) return;  // timed out earlier: the late answer has nobody waiting
       if (auto* cb = std::get_if<EncodeCallback>(&p->done)) {
@@ -289,10 +294,16 @@ void EngineClient::reconnect() {
   }
 }
 
-void EngineClient::mark_alive() {
+void EngineClient::mark_alive(const std::string& probation) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   impl_->is_dead = false;
   impl_->dead_reason.clear();
+  impl_->probation = probation;
+}
+
+std::string EngineClient::probation() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->probation;
 }
 
 bool EngineClient::dead() const {

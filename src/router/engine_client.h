@@ -55,8 +55,12 @@ class EngineClient {
   // Replaces the socket with a new one connected to the same endpoint (for a
   // restarted engine); returns once the new socket is in place.
   void reconnect();
-  // A restarted engine is ready: encode requests are sent again.
-  void mark_alive();
+  // A restarted engine is ready: encode requests are sent again. A non-empty
+  // `probation` (an engine in a crash loop) is reported by probation() until
+  // the engine answers an encode request successfully, so /health stays 503
+  // instead of flapping while requests still reach the engine.
+  void mark_alive(const std::string& probation = "");
+  std::string probation() const;
   bool dead() const;
   // Requests sent and not yet answered.
   size_t pending() const;

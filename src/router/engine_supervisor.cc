@@ -57,7 +57,11 @@ void EngineSupervisor::on_exit(const std::string& how) {
   metrics_.set_engine_up(false);
   ready_ = false;
   remove_dead_engine_files();
-  if (was_running && Clock::now() - running_since_ >= options_.stable_after) backoff_ = options_.restart_backoff_initial;
+  if (was_running && Clock::now() - running_since_ >= options_.stable_after) {
+    backoff_ = options_.restart_backoff_initial;
+    short_lived_deaths_ = 0;
+  }
+  ++short_lived_deaths_;
   schedule_restart();
 }
 
@@ -101,7 +105,14 @@ void EngineSupervisor::tick() {
       if (auto exit = process_->poll_exit()) return on_exit(*exit);
       auto reply = query_status(client_, milliseconds(500));
       if (reply.ok() && reply->ready) {
-        client_.mark_alive();
+        std::string probation;
+        if (short_lived_deaths_ >= options_.crash_loop_threshold) {
+          probation = fmt::format("crash loop: the engine died {} times in a row within {} s of starting; healthy "
+                                  "again once a request succeeds",
+                                  short_lived_deaths_, options_.stable_after.count() / 1000);
+          spdlog::error("{}", probation);
+        }
+        client_.mark_alive(probation);
         metrics_.set_engine_up(true);
         ready_ = true;
         running_since_ = now;

@@ -7,7 +7,10 @@
 // after a backoff (1 s doubling to 30 s; back to 1 s once an engine has run
 // for a minute). The restarted engine gets a fresh client socket and takes
 // requests again once it reports ready. An engine that does not get ready
-// within the start timeout is killed and retried the same way.
+// within the start timeout is killed and retried the same way. After
+// crash_loop_threshold deaths in a row of engines that ran less than
+// stable_after, a restarted engine serves requests but /health stays 503
+// until one of them succeeds (EngineClient::probation), instead of flapping.
 #pragma once
 
 #include <chrono>
@@ -28,7 +31,8 @@ struct EngineSupervisorOptions {
   std::chrono::milliseconds start_timeout{600000};
   std::chrono::milliseconds restart_backoff_initial{1000};
   std::chrono::milliseconds restart_backoff_max{30000};
-  std::chrono::milliseconds stable_after{60000};  // a run this long resets the backoff
+  std::chrono::milliseconds stable_after{60000};  // a run this long resets the backoff and the crash count
+  int crash_loop_threshold = 3;
   // Frees what a killed engine could not (its shared-memory segments); the
   // router passes the distributed module's stale-segment cleanup, which this
   // library does not link.
@@ -69,6 +73,7 @@ class EngineSupervisor {
   Clock::time_point start_deadline_{};
   std::chrono::milliseconds backoff_;
   int restarts_ = 0;
+  int short_lived_deaths_ = 0;  // in a row
 };
 
 }  // namespace eric::router

@@ -210,7 +210,7 @@ TEST(DeadlineTimer, DestructionDropsTimersNotYetDue) {
 
 // The supervisor with stand-in engine processes (/bin/sleep, /bin/false) and
 // the in-test FakeEngine answering on the run folder's endpoint.
-TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgain) {
+TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgainOnProbationInACrashLoop) {
   testing::TempDir dir;
   Metrics metrics;
   auto process = *EngineProcess::spawn({"/bin/sleep", "30"});
@@ -222,6 +222,7 @@ TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgain) {
   o.run_dir = dir.path;
   o.restart_backoff_initial = std::chrono::milliseconds(100);
   o.start_timeout = std::chrono::seconds(10);
+  o.crash_loop_threshold = 1;  // this one death already counts as a crash loop
   int cleanups = 0;
   o.cleanup_dead_engine = [&] { cleanups++; };
   EngineSupervisor supervisor(o, process, *client, metrics);
@@ -248,9 +249,12 @@ TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgain) {
   EXPECT_EQ(supervisor.restarts(), 1);
   EXPECT_NE(process->pid(), first_pid);
   EXPECT_NE(metrics.serialize().find("eric_engine_up 1"), std::string::npos);
+  // Serving, but on probation (/health 503) until a request succeeds.
+  EXPECT_NE(client->probation().find("crash loop"), std::string::npos) << client->probation();
   auto res = submit(*client, one_item("after", 2)).get();
   ASSERT_TRUE(res.ok()) << res.status().to_string();
   EXPECT_EQ(res->code, ErrorCode::kOk);
+  EXPECT_EQ(client->probation(), "");
 }
 
 TEST(EngineSupervisor, CrashingEngineIsRetriedWithDoublingBackoff) {
