@@ -7,8 +7,9 @@
 // memory. Lane j scores key j against each of the warp's rows; the tile max
 // and sum are warp reductions; for the P·V product each lane owns head dims
 // lane, lane+32, ... and receives p_j by shuffle. Memory is O(tile): nothing
-// of size seq^2 exists. This is the correct, portable tiled version; a
-// tensor-core (mma.sync bf16) variant is future work (see ARCHITECTURE.md).
+// of size seq^2 exists. This is the portable version (f32, odd head dims);
+// bf16 goes to the tensor-core kernel in attention_wmma_kernels.cu.
+#include "backend/cuda/attention_wmma.h"
 #include "backend/cuda/kernel_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -129,9 +130,13 @@ cudaError_t launch(T* out, const T* q, const T* k, const T* v, const int32_t* cu
 
 cudaError_t varlen_attention(void* out, const void* q, const void* k, const void* v, Elem e,
                              const int32_t* cu_seqlens, int num_seqs, int max_seqlen, int heads, int head_dim,
-                             float scale, cudaStream_t s) {
+                             float scale, cudaStream_t s, AttnImpl impl) {
   if (head_dim <= 0 || head_dim > kMaxAttentionHeadDim) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || heads == 0) return cudaSuccess;
+  if (e == Elem::kBF16 && impl != AttnImpl::kSimt && wmma_attention_supported(out, q, k, v, heads, head_dim)) {
+    return wmma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s);
+  }
+  if (impl == AttnImpl::kTensorCore) return cudaErrorNotSupported;
   if (e == Elem::kF32) {
     return launch(static_cast<float*>(out), static_cast<const float*>(q), static_cast<const float*>(k),
                   static_cast<const float*>(v), cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s);

@@ -34,6 +34,11 @@ cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s)
 cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
                    int64_t head_dim, cudaStream_t s);
 
+// Which attention kernel runs: kAuto takes the tensor-core (bf16 WMMA) one
+// where it applies (bf16, head_dim % 16 == 0, sm_80+), else the SIMT one;
+// kTensorCore fails with cudaErrorNotSupported where it does not apply.
+enum class AttnImpl { kAuto, kSimt, kTensorCore };
+
 // Largest head_dim varlen_attention supports.
 constexpr int kMaxAttentionHeadDim = 128;
 // Non-causal attention within each packed sequence: q, k, v, out are
@@ -41,6 +46,6 @@ constexpr int kMaxAttentionHeadDim = 128;
 // entries) delimits the sequences; max_seqlen bounds their lengths.
 cudaError_t varlen_attention(void* out, const void* q, const void* k, const void* v, Elem e,
                              const int32_t* cu_seqlens, int num_seqs, int max_seqlen, int heads, int head_dim,
-                             float scale, cudaStream_t s);
+                             float scale, cudaStream_t s, AttnImpl impl = AttnImpl::kAuto);
 
 }  // namespace eric::cuda::kernels

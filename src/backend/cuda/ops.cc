@@ -146,7 +146,8 @@ Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, con
 }
 
 Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
-                                      const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale) {
+                                      const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale,
+                                      kernels::AttnImpl impl) {
   ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(q, "cuda varlen_attention"));
   if (q.rank() != 3) {
     return InvalidArgument("cuda varlen_attention: q must be [tokens, heads, head_dim], got {}", q.shape().to_string());
@@ -176,7 +177,7 @@ Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const
   ERIC_RETURN_IF_ERROR(launched(
       kernels::varlen_attention(out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(), e, dev_cu.data<int32_t>(),
                                 static_cast<int>(cu_seqlens.size() - 1), static_cast<int>(max_len),
-                                static_cast<int>(heads), static_cast<int>(dim), scale, ctx.stream()),
+                                static_cast<int>(heads), static_cast<int>(dim), scale, ctx.stream(), impl),
       "varlen_attention launch"));
   return out;
 }

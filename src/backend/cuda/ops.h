@@ -45,7 +45,9 @@ Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, con
 // ---- attention -------------------------------------------------------------------
 // As cpu::varlen_attention (q, k, v: [total_tokens, heads, head_dim], head_dim
 // <= 128). cu_seqlens is host data, validated and uploaded on ctx's stream.
+// `impl` picks the kernel (tests compare both); the default picks the fastest.
 Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
-                                      const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale);
+                                      const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale,
+                                      kernels::AttnImpl impl = kernels::AttnImpl::kAuto);
 
 }  // namespace eric::cuda

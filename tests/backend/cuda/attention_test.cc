@@ -44,21 +44,30 @@ std::vector<double> reference_attention(const Tensor& q, const Tensor& k, const 
 
 class CudaAttention : public CudaTest {};
 
-void check(Context& ctx, const std::vector<int64_t>& cu, int64_t heads, int64_t dim, uint32_t seed) {
+// bf16 runs both kernels: kAuto (tensor cores where they apply) and the SIMT one.
+void check(Context& ctx, const std::vector<int64_t>& cu, int64_t heads, int64_t dim, uint32_t seed,
+           kernels::AttnImpl only = kernels::AttnImpl::kAuto, bool bf16_only = false) {
   const int64_t total = cu.back();
   const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
   for (const auto& dc : testing::dtype_cases()) {
-    SCOPED_TRACE(std::string(dtype_name(dc.dtype)) + " heads " + std::to_string(heads) + " dim " +
-                 std::to_string(dim) + " tokens " + std::to_string(total));
+    if (bf16_only && dc.dtype != DType::kBF16) continue;
     // stddev 2 makes the softmax peaked, so a wrong max/rescale shows.
     Tensor q = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, seed, 2.0f));
     Tensor k = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, seed + 1, 2.0f));
     Tensor v = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, seed + 2));
-    std::vector<double> ref = reference_attention(q, k, v, cu, scale);
-    Result<DeviceTensor> out = varlen_attention(ctx, upload(q, dc.dtype, ctx).value(), upload(k, dc.dtype, ctx).value(),
-                                                upload(v, dc.dtype, ctx).value(), cu, scale);
-    ASSERT_TRUE(out.ok()) << out.status().message();
-    EXPECT_LT(testing::rel_l2(download_f32(out.value(), ctx).value(), ref), dc.tol);
+    const std::vector<double> ref = reference_attention(q, k, v, cu, scale);
+    DeviceTensor dq = upload(q, dc.dtype, ctx).value(), dk = upload(k, dc.dtype, ctx).value();
+    DeviceTensor dv = upload(v, dc.dtype, ctx).value();
+    std::vector<kernels::AttnImpl> impls{only};
+    if (dc.dtype == DType::kBF16 && only == kernels::AttnImpl::kAuto) impls.push_back(kernels::AttnImpl::kSimt);
+    for (kernels::AttnImpl impl : impls) {
+      SCOPED_TRACE(std::string(dtype_name(dc.dtype)) + " impl " + std::to_string(static_cast<int>(impl)) +
+                   " heads " + std::to_string(heads) + " dim " + std::to_string(dim) + " tokens " +
+                   std::to_string(total));
+      Result<DeviceTensor> out = varlen_attention(ctx, dq, dk, dv, cu, scale, impl);
+      ASSERT_TRUE(out.ok()) << out.status().message();
+      EXPECT_LT(testing::rel_l2(download_f32(out.value(), ctx).value(), ref), dc.tol);
+    }
   }
 }
 
@@ -74,6 +83,19 @@ TEST_F(CudaAttention, PackedSequencesStayApart) {
 TEST_F(CudaAttention, HeadDimsUpToTheMaximum) {
   check(*ctx, {0, 50, 77}, 2, 128, 9);
   check(*ctx, {0, 45}, 1, 72, 10);
+}
+
+TEST_F(CudaAttention, TensorCoreKernelOnVisionHeadsAndTileEdges) {
+  int major = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device());
+  if (major < 8) GTEST_SKIP() << "tensor-core attention needs sm_80+, device is sm_" << major << "x";
+  // 64-row query and key tiles: lengths below, at and across their edges.
+  check(*ctx, {0, 1, 64, 65, 65 + 64 + 63, 65 + 64 + 63 + 300}, 16, 80, 21, kernels::AttnImpl::kTensorCore, true);
+  check(*ctx, {0, 130}, 2, 128, 22, kernels::AttnImpl::kTensorCore, true);
+  check(*ctx, {0, 70}, 3, 16, 23, kernels::AttnImpl::kTensorCore, true);
+  // Where it does not apply, forcing it is an error, not a silent fallback.
+  DeviceTensor odd = ctx->empty(DType::kBF16, Shape{8, 1, 72}).value();
+  EXPECT_FALSE(varlen_attention(*ctx, odd, odd, odd, {0, 8}, 1.0f, kernels::AttnImpl::kTensorCore).ok());
 }
 
 TEST_F(CudaAttention, MatchesCpuOpOnVisionShapes) {
