@@ -200,6 +200,12 @@ Result<EmbeddingsRequest> parse_embeddings_request(std::string_view body, const 
       return InvalidArgument("unknown 'format' '{}' (use \"raw\" or \"vllm\")", format);
     }
   }
+  if (auto it = doc.find("timeout_ms"); it != doc.end() && !it->is_null()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 1) {
+      return InvalidArgument("'timeout_ms' must be a positive integer (milliseconds), got {}", it->dump());
+    }
+    request.timeout_ms = it->get<int64_t>();
+  }
   auto data = doc.find("data");
   if (data == doc.end() || data->is_null()) return InvalidArgument("missing field 'data'");
   if (!data->is_array()) return InvalidArgument("'data' must be a list, got {}", type_name(*data));

@@ -43,6 +43,9 @@ struct EmbeddingsRequest {
   std::vector<EmbeddingItemRequest> items;
   bool return_embeddings = false;  // top-level "return_embeddings"
   EmbeddingsFormat format = EmbeddingsFormat::kRaw;
+  // Top-level "timeout_ms": this request's deadline, which can only shorten
+  // the server's --request-timeout (0: the server's).
+  int64_t timeout_ms = 0;
 };
 
 // What this server accepts.

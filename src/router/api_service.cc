@@ -87,7 +87,7 @@ void ApiService::embeddings(HttpRequest request, Responder respond) {
   const bool want_embeddings = binary || shared->return_embeddings || shared->format == EmbeddingsFormat::kVllm ||
                                !ec_storage_path_.empty();
   Responder finish = track(std::move(respond));
-  const uint64_t deadline_timer = arm_deadline(finish);
+  const uint64_t deadline_timer = arm_deadline(finish, timeout_of(*shared));
   encode(shared, want_embeddings, [this, shared, binary, finish, items_ticket, deadline_timer](EncodeOutcome outcome) {
     if (items_ticket) items_ticket->release();
     deadlines_.cancel(deadline_timer);
@@ -95,12 +95,19 @@ void ApiService::embeddings(HttpRequest request, Responder respond) {
   });
 }
 
-uint64_t ApiService::arm_deadline(Responder respond) {
-  const auto timeout = request_timeout_;
+std::chrono::milliseconds ApiService::timeout_of(const EmbeddingsRequest& request) const {
+  if (request.timeout_ms > 0 && request.timeout_ms < request_timeout_.count()) {
+    return std::chrono::milliseconds(request.timeout_ms);
+  }
+  return request_timeout_;
+}
+
+uint64_t ApiService::arm_deadline(Responder respond, std::chrono::milliseconds timeout) {
   return deadlines_.schedule(Clock::now() + timeout, [this, respond, timeout] {
     metrics_->count_deadline_exceeded();
     spdlog::warn("a request passed its deadline ({} ms): answered 504", timeout.count());
-    respond(json_error(504, fmt::format("the request did not finish within its deadline of {} ms (--request-timeout)",
+    respond(json_error(504, fmt::format("the request did not finish within its deadline of {} ms "
+                                        "(--request-timeout, or the request's shorter timeout_ms)",
                                         timeout.count())));
   });
 }
@@ -122,7 +129,7 @@ void ApiService::encode(std::shared_ptr<const EmbeddingsRequest> request, bool w
   const auto n_items = static_cast<int64_t>(request->items.size());
   metrics_->count_items(n_items);
   metrics_->observe_request_items(n_items);
-  const auto deadline = Clock::now() + request_timeout_;
+  const auto deadline = Clock::now() + timeout_of(*request);
   pool_->process(request, [this, request, want_embeddings, deadline, done](Result<PreprocessedRequest> result) {
     on_preprocessed(request, want_embeddings, std::move(result), deadline, done);
   });

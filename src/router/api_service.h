@@ -82,7 +82,7 @@ class ApiService {
   // Every /embeddings request is answered within this time: 504 when it
   // passes first, whatever preprocessing (a stalled download) or the engine
   // is doing; the engine drops the request's items once it passes. Set before
-  // serving (--request-timeout).
+  // serving (--request-timeout); a request's "timeout_ms" can only shorten it.
   void set_request_timeout(std::chrono::milliseconds timeout) { request_timeout_ = timeout; }
   std::chrono::milliseconds request_timeout() const { return request_timeout_; }
 
@@ -102,9 +102,11 @@ class ApiService {
   void on_preprocessed(std::shared_ptr<const EmbeddingsRequest> request, bool want_embeddings,
                        Result<PreprocessedRequest> result, std::chrono::steady_clock::time_point deadline,
                        EncodeDone done);
-  // Answers 504 through `respond` when the request timeout passes; returns the
-  // timer to cancel when the request ends first.
-  uint64_t arm_deadline(Responder respond);
+  // The request's deadline: --request-timeout, or its shorter "timeout_ms".
+  std::chrono::milliseconds timeout_of(const EmbeddingsRequest& request) const;
+  // Answers 504 through `respond` when `timeout` passes; returns the timer to
+  // cancel when the request ends first.
+  uint64_t arm_deadline(Responder respond, std::chrono::milliseconds timeout);
   EncodeOutcome on_encoded(const EmbeddingsRequest& request, std::vector<Tensor> grids,
                            Result<engine::EncodeResponse> result) const;
   HttpResponse embeddings_answer(const EmbeddingsRequest& request, bool binary, EncodeOutcome outcome) const;

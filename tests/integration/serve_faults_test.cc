@@ -304,6 +304,17 @@ TEST_F(ServeFaultsTest, ThrowingForwardIs500ForItsRequestOnlyAndAStalledDownload
   EXPECT_GE(took, 1.9);
   EXPECT_LT(took, 5.0) << "the 504 must come at the deadline";
   EXPECT_EQ(stall.accepted_.load(), 1);
+  // A request may shorten its own deadline ("timeout_ms").
+  json shorter = json::parse(body_for("quick", fmt::format("http://127.0.0.1:{}/q.png", stall.port())));
+  shorter["timeout_ms"] = 300;
+  const auto t1 = Clock::now();
+  auto quick = client->post("/embeddings", shorter.dump());
+  const double quick_took = std::chrono::duration<double>(Clock::now() - t1).count();
+  ASSERT_TRUE(quick.ok());
+  EXPECT_EQ(quick->status, 504) << quick->body;
+  EXPECT_NE(quick->body.find("deadline of 300 ms"), std::string::npos) << quick->body;
+  EXPECT_LT(quick_took, 1.5);
+  std::this_thread::sleep_for(2s);  // its download is cut at the server's 2 s
   // Both preprocessing threads stalled at once still come back (the download
   // is cut at the deadline), and the server serves again.
   std::thread other([&] {

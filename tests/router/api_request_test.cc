@@ -52,6 +52,21 @@ TEST(ApiRequest, FlatRankListIsOneGroupAndReturnEmbeddingsIsRead) {
   EXPECT_EQ(r->items[0].receiver_sidecar_ranks, (std::vector<std::vector<int32_t>>{{3, 4}}));
 }
 
+TEST(ApiRequest, TimeoutMsIsAPositiveInteger) {
+  const RequestPolicy rules = policy();
+  const std::string one = R"({"id":"a","modality":"image","model_id":"qwen","url":"file:///x.png"})";
+  auto r = parse_embeddings_request(R"({"timeout_ms":1500,"data":[)" + one + "]}", rules);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->timeout_ms, 1500);
+  EXPECT_EQ(parse_embeddings_request(R"({"data":[)" + one + "]}", rules)->timeout_ms, 0);
+  for (const char* bad : {"0", "-5", "1.5", "\"10\"", "true"}) {
+    auto e = parse_embeddings_request(std::string(R"({"timeout_ms":)") + bad + R"(,"data":[)" + one + "]}", rules);
+    ASSERT_FALSE(e.ok()) << bad;
+    EXPECT_NE(e.status().message().find("'timeout_ms' must be a positive integer"), std::string::npos)
+        << e.status().message();
+  }
+}
+
 TEST(ApiRequest, UnknownFieldsAreIgnored) {
   auto r = parse_embeddings_request(R"({"extra":1,"data":[)" + item("a", R"(,"note":"x")") + "]}", policy());
   EXPECT_TRUE(r.ok()) << r.status().to_string();
