@@ -1,5 +1,6 @@
 #include "backend/cuda/gemm.h"
 
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -29,7 +30,14 @@ struct LtDescs {
 // The heuristic's first choice per problem; asked once per shape (the encoder
 // repeats a handful of shapes every layer).
 using AlgoKey = std::tuple<cublasLtHandle_t, int, bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           bool, bool>;
+                           bool, bool, uint32_t>;
+
+// Largest power of two (<= 256) dividing the address: the heuristic assumes
+// 256-byte aligned operands unless told, and row slices can be less aligned.
+uint32_t alignment(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  return a == 0 ? 256u : static_cast<uint32_t>(std::min<uintptr_t>(256, a & (~a + 1)));
+}
 thread_local std::map<AlgoKey, cublasLtMatmulAlgo_t> algo_cache;
 
 }  // namespace
@@ -72,7 +80,10 @@ Status gemm(Context& ctx, DType dtype, bool trans_a, bool trans_b, int64_t m, in
                                 "layout A"));
   ERIC_RETURN_IF_ERROR(lt_check(cublasLtMatrixLayoutCreate(&d.c, t, m_lt, n_lt, ldc), "layout C"));
 
-  const AlgoKey key{ctx.lt(), static_cast<int>(t), trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr, tf32};
+  const uint32_t align[4] = {alignment(b), alignment(a), alignment(c), alignment(bias)};
+  const uint32_t align_key = align[0] | align[1] << 9 | align[2] << 18 | (align[3] == 256 ? 0u : 1u) << 27;
+  const AlgoKey key{ctx.lt(), static_cast<int>(t), trans_a, trans_b, m, n, k, lda, ldb, ldc, bias != nullptr, tf32,
+                    align_key};
   auto it = algo_cache.find(key);
   if (it == algo_cache.end()) {
     ERIC_RETURN_IF_ERROR(lt_check(cublasLtMatmulPreferenceCreate(&d.pref), "preference"));
@@ -80,6 +91,17 @@ Status gemm(Context& ctx, DType dtype, bool trans_a, bool trans_b, int64_t m, in
     ERIC_RETURN_IF_ERROR(lt_check(cublasLtMatmulPreferenceSetAttribute(
                                       d.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
                                   "workspace preference"));
+    const cublasLtMatmulPreferenceAttributes_t align_attr[3] = {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                                 CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                                 CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
+    for (int i = 0; i < 3; ++i) {
+      ERIC_RETURN_IF_ERROR(lt_check(
+          cublasLtMatmulPreferenceSetAttribute(d.pref, align_attr[i], &align[i], sizeof(align[i])), "alignment"));
+    }
+    const uint32_t d_align = align[2];
+    ERIC_RETURN_IF_ERROR(lt_check(cublasLtMatmulPreferenceSetAttribute(
+                                      d.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &d_align, sizeof(d_align)),
+                                  "alignment D"));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
     ERIC_RETURN_IF_ERROR(lt_check(

@@ -2,6 +2,8 @@
 // and without bias, in float32 (1e-5) and bf16 (2e-2), odd shapes included.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "backend/cpu/ops.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/ops.h"
@@ -44,6 +46,20 @@ TEST_F(CudaGemm, LinearOddShapesAndThreeDimInput) {
   DeviceTensor y = linear(*ctx, upload(x, DType::kF32, *ctx).value(), upload(w, DType::kF32, *ctx).value(), nullptr).value();
   EXPECT_EQ(y.shape(), (Shape{2, 5, 24}));
   EXPECT_LT(testing::rel_l2(download_f32(y, *ctx).value(), ref), testing::kF32Tol);
+}
+
+TEST_F(CudaGemm, MisalignedRowSliceInput) {
+  // Rows of 13 floats: row 1 starts 52 bytes in, far below the 256-byte
+  // alignment cuBLASLt's heuristic assumes unless told.
+  Tensor x = testing::random_tensor(Shape{7, 13}, 12);
+  Tensor w = testing::random_tensor(Shape{5, 13}, 13);
+  Tensor rows = Tensor::empty(DType::kF32, Shape{5, 13}).value();
+  std::copy(x.data<float>() + 13, x.data<float>() + 13 * 6, rows.mutable_data<float>());
+  Tensor ref = cpu::linear(rows, w, nullptr).value();
+  DeviceTensor dx = upload(x, DType::kF32, *ctx).value().slice_rows(1, 6).value();
+  Result<DeviceTensor> y = linear(*ctx, dx, upload(w, DType::kF32, *ctx).value(), nullptr);
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  EXPECT_LT(testing::rel_l2(download_f32(y.value(), *ctx).value(), ref), testing::kF32Tol);
 }
 
 TEST_F(CudaGemm, GeneralGemmTransposesAndBetaMatchSgemm) {
