@@ -34,6 +34,11 @@ cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s)
 cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
                    int64_t head_dim, cudaStream_t s);
 
+// Row-group reordering: gather: out group g = x group index[g]; scatter:
+// out group index[g] = x group g. index (device, int32) has `groups` entries.
+cudaError_t reorder_rows(void* out, const void* x, const int32_t* index, int64_t groups, int64_t group_bytes,
+                         bool scatter, cudaStream_t s);
+
 // Which attention kernel runs: kAuto takes the tensor-core (bf16 WMMA) one
 // where it applies (bf16, head_dim % 16 == 0, sm_80+), else the SIMT one;
 // kTensorCore fails with cudaErrorNotSupported where it does not apply.

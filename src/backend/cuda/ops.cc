@@ -145,6 +145,44 @@ Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, con
                   "rotary launch");
 }
 
+namespace {
+// Checks index against `groups` (and, for a scatter, that it is a
+// permutation), uploads it and runs the reorder kernel.
+Result<DeviceTensor> reorder(Context& ctx, const DeviceTensor& x, const std::vector<int64_t>& index, int64_t group,
+                             bool scatter, std::string_view what) {
+  if (x.rank() != 2) return InvalidArgument("{}: x must be [rows, d], got {}", what, x.shape().to_string());
+  const int64_t n = static_cast<int64_t>(index.size());
+  if (group < 1 || n * group != x.dim(0)) {
+    return InvalidArgument("{}: {} groups of {} rows do not cover {} rows", what, n, group, x.dim(0));
+  }
+  std::vector<char> seen(scatter ? index.size() : 0, 0);
+  for (size_t i = 0; i < index.size(); ++i) {
+    if (index[i] < 0 || index[i] >= n) return OutOfRange("{}: index[{}] = {} outside 0..{}", what, i, index[i], n - 1);
+    if (scatter) {
+      if (seen[static_cast<size_t>(index[i])]) return InvalidArgument("{}: row {} written twice", what, index[i]);
+      seen[static_cast<size_t>(index[i])] = 1;
+    }
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor host_index, Tensor::from_vector(index, Shape{n}));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor dev_index, upload(host_index, DType::kI32, ctx));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(x.dtype(), x.shape()));
+  const int64_t group_bytes = group * x.dim(1) * static_cast<int64_t>(dtype_size(x.dtype()));
+  ERIC_RETURN_IF_ERROR(launched(kernels::reorder_rows(out.raw_data(), x.raw_data(), dev_index.data<int32_t>(), n,
+                                                      group_bytes, scatter, ctx.stream()),
+                                "reorder launch"));
+  return out;
+}
+}  // namespace
+
+Result<DeviceTensor> gather_row_groups(Context& ctx, const DeviceTensor& x, const std::vector<int64_t>& index,
+                                       int64_t group) {
+  return reorder(ctx, x, index, group, false, "cuda gather_row_groups");
+}
+
+Result<DeviceTensor> scatter_rows(Context& ctx, const DeviceTensor& x, const std::vector<int64_t>& index) {
+  return reorder(ctx, x, index, 1, true, "cuda scatter_rows");
+}
+
 Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
                                       const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale,
                                       kernels::AttnImpl impl) {

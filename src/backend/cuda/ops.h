@@ -42,6 +42,13 @@ Status softmax_(Context& ctx, DeviceTensor& x);
 // x: [tokens, heads, head_dim]; cos, sin: [tokens, head_dim] float32.
 Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin);
 
+// ---- window reordering (models/qwen2_5_vl/window_index.h on device) ------------
+// out[i] = x[index[i]] in groups of `group` rows (x [n * group, d]).
+Result<DeviceTensor> gather_row_groups(Context& ctx, const DeviceTensor& x, const std::vector<int64_t>& index,
+                                       int64_t group);
+// out[index[i]] = x[i] (rows); index must be a permutation of 0..rows-1.
+Result<DeviceTensor> scatter_rows(Context& ctx, const DeviceTensor& x, const std::vector<int64_t>& index);
+
 // ---- attention -------------------------------------------------------------------
 // As cpu::varlen_attention (q, k, v: [total_tokens, heads, head_dim], head_dim
 // <= 128). cu_seqlens is host data, validated and uploaded on ctx's stream.

@@ -4,6 +4,7 @@
 
 #include "cuda_test_util.h"
 #include "backend/cuda/device_allocator.h"
+#include "backend/cuda/ops.h"
 
 namespace eric::cuda {
 namespace {
@@ -64,6 +65,34 @@ TEST_F(CudaMemory, UploadRejectsUnsupportedConversion) {
   Result<DeviceTensor> r = upload(host, DType::kF32, *ctx);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("uint8"), std::string::npos) << r.status().message();
+}
+
+TEST_F(CudaMemory, WindowGatherAndScatterRows) {
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    SCOPED_TRACE(std::string(dtype_name(dt)));
+    Tensor x = testing::round_bf16(testing::random_tensor(Shape{12, 6}, 4));  // exact in both dtypes
+    const std::vector<int64_t> groups = {2, 0, 3, 1};
+    DeviceTensor dx = upload(x, dt, *ctx).value();
+    Result<DeviceTensor> g = gather_row_groups(*ctx, dx, groups, 3);
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    Tensor got = download_f32(g.value(), *ctx).value();
+    for (int64_t i = 0; i < 4; ++i) {
+      for (int64_t r = 0; r < 3 * 6; ++r) {
+        ASSERT_EQ(got.data<float>()[i * 18 + r], x.data<float>()[groups[static_cast<size_t>(i)] * 18 + r]);
+      }
+    }
+    const std::vector<int64_t> perm = {5, 11, 0, 3, 8, 1, 10, 2, 7, 4, 9, 6};
+    DeviceTensor there = gather_row_groups(*ctx, dx, perm, 1).value();
+    Result<DeviceTensor> back = scatter_rows(*ctx, there, perm);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    EXPECT_EQ(testing::rel_l2(download_f32(back.value(), *ctx).value(), x), 0.0);
+  }
+  DeviceTensor dx = ctx->empty(DType::kF32, Shape{4, 2}).value();
+  Result<DeviceTensor> bad = gather_row_groups(*ctx, dx, {0, 4, 1, 2}, 1);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("index[1] = 4"), std::string::npos) << bad.status().message();
+  EXPECT_FALSE(scatter_rows(*ctx, dx, {0, 1, 1, 2}).ok());  // row 1 twice, row 3 never
+  EXPECT_FALSE(gather_row_groups(*ctx, dx, {0, 1}, 3).ok());
 }
 
 }  // namespace
