@@ -75,11 +75,17 @@ Status BlockCache::release(void* ptr, StreamId stream) {
   if (it == live_.end()) return InvalidArgument("release of device pointer {} not allocated by this cache", ptr);
   const size_t cls = it->second;
   live_.erase(it);
-  ERIC_RETURN_IF_ERROR(backend_.mark_freed(ptr, stream));
+  Status marked = backend_.mark_freed(ptr, stream);
+  if (!marked.ok()) {
+    // E.g. the stream is gone. Wait for the whole device instead, so the block
+    // is idle and still reusable rather than leaked; report the cause.
+    Status synced = backend_.synchronize();
+    if (!synced.ok()) return synced;
+  }
   free_[stream].emplace(cls, ptr);
   stats_.bytes_in_use -= cls;
   stats_.bytes_cached += cls;
-  return Status::Ok();
+  return marked;
 }
 
 Status BlockCache::empty_cache() {

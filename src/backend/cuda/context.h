@@ -55,7 +55,9 @@ class Context {
   // Use TF32 tensor cores for float32 GEMMs (off by default: f32 matches CPU).
   bool allow_tf32 = false;
 
-  Result<DeviceTensor> empty(DType dtype, Shape shape) { return DeviceTensor::empty(dtype, std::move(shape), device_, stream_); }
+  Result<DeviceTensor> empty(DType dtype, Shape shape) {
+    return DeviceTensor::empty(dtype, std::move(shape), device_, stream_);
+  }
   Status synchronize();
 
  private:

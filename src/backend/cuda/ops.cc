@@ -92,9 +92,10 @@ Status bias_act_(Context& ctx, DeviceTensor& x, const DeviceTensor* bias, kernel
   ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda bias/activation"));
   const int64_t cols = x.rank() == 0 ? 1 : x.dim(-1);
   if (bias) ERIC_RETURN_IF_ERROR(check_vector(*bias, cols, x, "cuda add_bias bias"));
-  return launched(kernels::bias_act(x.raw_data(), bias ? bias->raw_data() : nullptr, e, x.numel() / std::max<int64_t>(cols, 1),
-                                    cols, act, ctx.stream()),
-                  "bias/activation launch");
+  const int64_t rows = x.numel() / std::max<int64_t>(cols, 1);
+  return launched(
+      kernels::bias_act(x.raw_data(), bias ? bias->raw_data() : nullptr, e, rows, cols, act, ctx.stream()),
+      "bias/activation launch");
 }
 
 Status gelu_erf_(Context& ctx, DeviceTensor& x) { return bias_act_(ctx, x, nullptr, kernels::Act::kGeluErf); }

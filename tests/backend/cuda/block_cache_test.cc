@@ -121,6 +121,21 @@ TEST(BlockCache, OutOfMemoryFlushesTheCacheAndRetries) {
   ASSERT_TRUE(cache.release(big.value(), 0).ok());
 }
 
+TEST(BlockCache, FailedFreeMarkFallsBackToADeviceSyncAndKeepsTheBlock) {
+  class NoMarkBackend : public FakeBackend {
+   public:
+    Status mark_freed(void*, StreamId) override { return Internal("stream destroyed"); }
+  } be;
+  BlockCache cache(be);
+  void* a = cache.allocate(1024, 3).value();
+  Status st = cache.release(a, 3);
+  EXPECT_FALSE(st.ok());  // reported ...
+  EXPECT_EQ(be.syncs, 1);  // ... after waiting for the device ...
+  EXPECT_EQ(cache.stats().bytes_cached, 1024u);  // ... and the block is reusable, not leaked
+  EXPECT_EQ(cache.allocate(1024, 3).value(), a);
+  ASSERT_FALSE(cache.release(a, 3).ok());
+}
+
 TEST(BlockCache, ReleaseOfUnknownPointerIsAnError) {
   FakeBackend be;
   BlockCache cache(be);
