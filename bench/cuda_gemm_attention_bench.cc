@@ -4,9 +4,12 @@
 //  2. the 7B vision tower's Linear shapes (hidden 1280, MLP 5120) at one
 //     1024x1024 image (5476 patch tokens) times batch 1/4/8;
 //  3. varlen attention (16 heads x 80) over batch 1/4/8 such images, full
-//     attention and Qwen2.5-VL's 256-token windows, bf16 and f32.
+//     attention and Qwen2.5-VL's 256-token windows, bf16 and f32;
+//  4. an estimate of the whole 32-block tower from 2 and 3 (images/s, MFU).
 // Times are CUDA-event means of `reps` runs after warm-ups. Prints a table last.
 #include <cuda_runtime.h>
+
+#include <fmt/format.h>
 
 #include <cstdio>
 #include <functional>
@@ -73,7 +76,7 @@ int main() {
     return 1;
   }
   Context& ctx = *ctx_or.value();
-  std::vector<Row> rows;
+  std::vector<Row> rows, estimates;
 
   // 1. Peak-ish bf16 GEMM rate.
   const int64_t big = 8192;
@@ -93,13 +96,16 @@ int main() {
   for (int batch : {1, 4, 8}) {
     const int64_t m = tokens * batch;
     struct Lin { const char* name; int64_t in, out; };
-    for (Lin l : {Lin{"qkv 1280->3840", hidden, 3 * hidden}, Lin{"fc1 1280->5120", hidden, mlp},
-                  Lin{"fc2 5120->1280", mlp, hidden}}) {
+    double layer_ms = 0, layer_flops = 0;  // one Qwen2-VL-7B vision block at this batch
+    for (Lin l : {Lin{"qkv 1280->3840", hidden, 3 * hidden}, Lin{"proj 1280->1280", hidden, hidden},
+                  Lin{"fc1 1280->5120", hidden, mlp}, Lin{"fc2 5120->1280", mlp, hidden}}) {
       DeviceTensor x = filled(ctx, DType::kBF16, Shape{m, l.in}), w = filled(ctx, DType::kBF16, Shape{l.out, l.in});
       DeviceTensor bias = filled(ctx, DType::kBF16, Shape{l.out});
       DeviceTensor y = ctx.empty(DType::kBF16, Shape{m, l.out}).value();
       double ms = time_ms(ctx, 10, [&] { return linear_out(ctx, x, w, &bias, y); });
       rows.push_back({"b" + std::to_string(batch) + " bf16 linear " + l.name, ms, 2.0 * m * l.in * l.out / ms / 1e9});
+      layer_ms += ms;
+      layer_flops += 2.0 * m * l.in * l.out;
     }
     for (DType dt : {DType::kBF16, DType::kF32}) {
       DeviceTensor q = filled(ctx, dt, Shape{m, heads, head_dim});
@@ -121,9 +127,21 @@ int main() {
         rows.push_back({"b" + std::to_string(batch) + " " + std::string(dtype_name(dt)) + " attention " +
                             (windowed ? "window 256" : "full 5476"),
                         ms, flops / ms / 1e9});
+        if (dt == DType::kBF16 && !windowed) {
+          layer_ms += ms;
+          layer_flops += flops;
+        }
       }
     }
+    // An estimate until the models run on the device: 32 blocks of the GEMMs
+    // and bf16 full attention above (norms, rotary, residuals and the merger
+    // left out), so an upper bound on images/s.
+    const int depth = 32;
+    estimates.push_back({"b" + std::to_string(batch) + " est. 7B tower (32 blocks) " +
+                             fmt::format("{:.2f} img/s", batch / (depth * layer_ms / 1e3)),
+                         depth * layer_ms, layer_flops / layer_ms / 1e9});
   }
+  for (const Row& e : estimates) rows.push_back(e);
 
   std::printf("\n%s (sm_%d%d, %d SMs), CUDA runtime %s\n", dev.name.c_str(), dev.compute_major, dev.compute_minor,
               dev.multiprocessors, runtime_version().c_str());

@@ -25,6 +25,25 @@ TEST_F(CudaMemory, FreedBlockIsReusedOnTheSameStream) {
   EXPECT_GT(alloc->stats().cache_hits, before.cache_hits);
 }
 
+TEST_F(CudaMemory, BlockFreedOnOneStreamIsReusedOnAnotherAfterItsWork) {
+  auto other = Context::create(0);
+  ASSERT_TRUE(other.ok()) << other.status().message();
+  DeviceAllocator* alloc = DeviceAllocator::for_device(0).value();
+  ASSERT_TRUE(alloc->empty_cache().ok());  // no idle block of this class elsewhere
+  const CacheStats before = alloc->stats();
+  Tensor host = testing::random_tensor(Shape{777, 777}, 5);
+  void* first = nullptr;
+  {
+    DeviceTensor t = upload(host, DType::kF32, *ctx).value();  // work pending on ctx's stream
+    first = t.raw_data();
+  }
+  DeviceTensor on_other = other.value()->empty(DType::kF32, Shape{777, 777}).value();
+  EXPECT_EQ(on_other.raw_data(), first);
+  EXPECT_EQ(alloc->stats().cross_stream_reuses, before.cross_stream_reuses + 1);
+  // The other stream waited for the upload: what it reads back is the upload.
+  EXPECT_EQ(testing::rel_l2(download_f32(on_other, *other.value()).value(), host), 0.0);
+}
+
 TEST_F(CudaMemory, UploadDownloadRoundTripsFloat32Exactly) {
   Tensor host = testing::random_tensor(Shape{37, 129}, 1);
   DeviceTensor dev = upload(host, DType::kF32, *ctx).value();
