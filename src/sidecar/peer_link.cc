@@ -14,21 +14,43 @@ Millis left_until(Clock::time_point deadline) {
 }  // namespace
 
 void Transfer::finish(Status status) {
+  RegionRef drop;  // freed outside the lock
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (done_) return;
     done_ = true;
     status_ = std::move(status);
+    if (!sending_) drop = std::move(region);
   }
+  drop.reset();  // release first, then wake: a waiter that sees the outcome sees the space
   cv_.notify_all();
 }
 
 Status Transfer::wait() {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!cv_.wait_until(lock, deadline, [&] { return done_; })) {
+  if (!cv_.wait_until(lock, deadline, [&] { return done_ && !sending_; })) {
     return DeadlineExceeded("item '{}' chunk {} was not acknowledged in time", desc.id, desc.chunk);
   }
   return status_;
+}
+
+bool Transfer::begin_sending() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (done_) return false;
+  sending_ = true;
+  return true;
+}
+
+void Transfer::end_sending() {
+  RegionRef drop;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sending_ = false;
+    if (done_) drop = std::move(region);
+  }
+  // Release first, then wake: a waiter that sees the outcome sees the space.
+  drop.reset();
+  cv_.notify_all();
 }
 
 bool Transfer::finished() const {
@@ -169,7 +191,13 @@ void PeerLink::send_loop() {
       seq = next_seq_++;
       awaiting_[seq] = t;
     }
+    if (!t->begin_sending()) {  // the producer gave up while it was queued
+      std::lock_guard<std::mutex> lock(mu_);
+      awaiting_.erase(seq);
+      continue;
+    }
     st = send_transfer(*conn, seq, *t);
+    t->end_sending();
     if (!st.ok()) {
       // The stream is out of step now: drop the connection; its ack reader
       // fails everything still awaiting an ack.

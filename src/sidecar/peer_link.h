@@ -35,15 +35,23 @@ struct Transfer {
   std::chrono::steady_clock::time_point deadline;
 
   // Completes the transfer once (later calls are ignored) and wakes wait().
+  // The source range is released as soon as no sender reads it any more, so
+  // a finished transfer never holds arena space.
   void finish(Status status);
-  // The outcome, or DeadlineExceeded at `deadline`.
+  // The outcome, or DeadlineExceeded at `deadline`. An outcome is returned
+  // only once the range is released (a caller may count on the space).
   Status wait();
   bool finished() const;
+  // The sender brackets its reads of `data` with these; begin_sending() is
+  // false when the transfer finished already (nothing to send).
+  bool begin_sending();
+  void end_sending();
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
+  bool sending_ = false;
   Status status_;
 };
 
