@@ -72,7 +72,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int i = lane; i < kRows * dim; i += 32) ow[i] = 0.0f;
 
   // Lane pair (2r, 2r+1) owns row r: half the score columns, half the dims.
+  // Rows are 64 floats apart in S (one bank), so each lane starts its column
+  // walk at a different offset (rot): the 32 lanes hit 32 banks, not one.
   const int row = lane >> 1, half = lane & 1;
+  const int rot = (row + half * 16) & 31;
+  const int d_half = dim / 2, d_rot = row % d_half;
   float m = -INFINITY, l = 0.0f;
   const int dtiles = dim / 16;
 
@@ -102,14 +106,16 @@ __global__ void __launch_bounds__(kWarps * 32)
     const float* srow = sw + row * kBK;
     bf16* prow = pw + row * kBK;
     float mx = -INFINITY;
-    for (int c = half * 32; c < half * 32 + 32; ++c) {
+    for (int j = 0; j < 32; ++j) {
+      const int c = half * 32 + ((j + rot) & 31);
       if (c < nk) mx = fmaxf(mx, srow[c] * scale_log2);
     }
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
     const float m_new = fmaxf(m, mx);
     const float corr = exp2f(m - m_new);  // 0 on the first tile
     float sum = 0.0f;
-    for (int c = half * 32; c < half * 32 + 32; ++c) {
+    for (int j = 0; j < 32; ++j) {
+      const int c = half * 32 + ((j + rot) & 31);
       const float p = c < nk ? exp2f(srow[c] * scale_log2 - m_new) : 0.0f;
       const bf16 pb = __float2bfloat16(p);
       prow[c] = pb;
@@ -118,8 +124,11 @@ __global__ void __launch_bounds__(kWarps * 32)
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     l = l * corr + sum;
     m = m_new;
-    const int d_half = dim / 2;
-    for (int d = half * d_half; d < (half + 1) * d_half; ++d) ow[row * dim + d] *= corr;
+    for (int j = 0; j < d_half; ++j) {
+      int d = j + d_rot;
+      if (d >= d_half) d -= d_half;
+      ow[row * dim + half * d_half + d] *= corr;
+    }
     __syncwarp();
 
     // O_w += P V
@@ -142,7 +151,6 @@ __global__ void __launch_bounds__(kWarps * 32)
   if (qrow < end) {
     const float inv = 1.0f / l;
     bf16* dst = out + qrow * ld + int64_t{head} * dim;
-    const int d_half = dim / 2;
     for (int d = half * d_half; d < (half + 1) * d_half; ++d) dst[d] = __float2bfloat16(ow[row * dim + d] * inv);
   }
 #endif
