@@ -19,6 +19,7 @@
 
 #include "media/base64.h"
 #include "router/http_client.h"
+#include "embedding_compare.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
 
@@ -124,21 +125,6 @@ pid_t shm_creator_pid(const std::string& name) {
   size_t i = 5;
   for (; i < name.size() && std::isdigit(static_cast<unsigned char>(name[i])); ++i) pid = pid * 10 + (name[i] - '0');
   return i > 5 && i < name.size() && name[i] == '-' ? pid : -1;
-}
-
-// ‖a − ref‖ / ‖ref‖ for a float32 embedding sent as base64.
-double relative_error(const json& embedding, const Tensor& ref) {
-  auto bytes = media::base64_decode(embedding["data"].get<std::string>());
-  if (!bytes.ok() || bytes->size() != ref.nbytes()) return INFINITY;
-  const float* r = ref.data<float>();
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    float v;
-    std::memcpy(&v, bytes->data() + i * 4, 4);
-    num += (double(v) - r[i]) * (double(v) - r[i]);
-    den += double(r[i]) * r[i];
-  }
-  return std::sqrt(num / den);
 }
 
 std::string item_json(const std::string& id, const std::string& url) {

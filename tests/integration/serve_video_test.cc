@@ -19,6 +19,7 @@
 #include "media/base64.h"
 #include "router/http_client.h"
 #include "router/image_source.h"
+#include "embedding_compare.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
 
@@ -34,21 +35,6 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// ‖a − ref‖ / ‖ref‖ for a float32 embedding sent as base64.
-double relative_error(const json& embedding, const Tensor& ref) {
-  auto bytes = media::base64_decode(embedding["data"].get<std::string>());
-  if (!bytes.ok() || bytes->size() != ref.nbytes()) return INFINITY;
-  const float* r = ref.data<float>();
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    float v;
-    std::memcpy(&v, bytes->data() + i * 4, 4);
-    num += (double(v) - r[i]) * (double(v) - r[i]);
-    den += double(r[i]) * r[i];
-  }
-  return std::sqrt(num / den);
 }
 
 class ServeVideoTest : public ::testing::TestWithParam<std::string> {
