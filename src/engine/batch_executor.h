@@ -21,9 +21,10 @@ struct ExecutorHealth {
 class BatchExecutor {
  public:
   virtual ~BatchExecutor() = default;
-  // Runs one batch; one embedding per entry, in entry order, or an error that
-  // applies to the whole batch. Called from one thread at a time.
-  virtual Result<std::vector<Tensor>> execute_model(const Batch& batch) = 0;
+  // Runs one batch: one outcome per entry, in entry order (its embedding, or
+  // the error that failed that item alone, e.g. its sidecar delivery), or an
+  // error that applies to the whole batch. Called from one thread at a time.
+  virtual Result<ItemOutcomes> execute_model(const Batch& batch) = 0;
   // Thread-safe; called while a batch runs.
   virtual ExecutorHealth health() const = 0;
 };

@@ -1,5 +1,6 @@
 #include "engine/engine.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <spdlog/spdlog.h>
@@ -95,7 +96,7 @@ void Engine::runner_loop(ExecutorFactory make_executor) {
       batch_running_ = true;
     }
     const auto start = Clock::now();
-    Result<std::vector<Tensor>> result = Internal("batch {} did not run", batch->batch_id);
+    Result<ItemOutcomes> result = Internal("batch {} did not run", batch->batch_id);
     try {
       result = ex->execute_model(*batch);
     } catch (const std::exception& e) {
@@ -107,8 +108,11 @@ void Engine::runner_loop(ExecutorFactory make_executor) {
     const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
     const double ms = static_cast<double>(elapsed.count()) / 1000.0;
     if (result.ok()) {
+      const auto failed = std::count_if(result->begin(), result->end(), [](const auto& r) { return !r.ok(); });
       spdlog::debug("batch {}: {} {} item(s), {} tokens in {:.1f} ms", batch->batch_id, batch->size(), batch->modality,
                     batch->num_tokens, ms);
+      if (failed > 0) spdlog::warn("batch {}: {} of {} item(s) failed on their own (only their requests fail)",
+                                   batch->batch_id, failed, batch->size());
     } else {
       spdlog::error("batch {} ({} item(s)) failed: {}", batch->batch_id, batch->size(), result.status().to_string());
     }

@@ -119,9 +119,17 @@ Status pack(Packer& p, const EncodeResponse& m, std::vector<Tensor>& payloads) {
   pack_str(p, "items");
   p.pack_array(static_cast<uint32_t>(m.items.size()));
   for (const ItemResult& item : m.items) {
-    p.pack_map(2);
+    p.pack_map(item.failed() ? 3 : 2);
     pack_str(p, "id");
     pack_str(p, item.item_id);
+    if (item.failed()) {
+      pack_str(p, "error");
+      p.pack_map(2);
+      pack_str(p, "code");
+      p.pack_uint32(static_cast<uint32_t>(item.error_code));
+      pack_str(p, "message");
+      pack_str(p, item.error_message);
+    }
     pack_str(p, "embedding");
     if (item.embedding.defined()) {
       ERIC_RETURN_IF_ERROR(
@@ -366,6 +374,17 @@ Result<EncodeResponse> unpack_encode_response(const MapView& m, uint64_t request
     if (emb->type != msgpack::type::NIL) {
       ERIC_ASSIGN_OR_RETURN(auto named, payloads.read_tensor(*emb, fmt::format("items[{}] embedding", i)));
       item.embedding = std::move(named.second);
+    }
+    // Optional: only an item that failed on its own carries "error".
+    if (const msgpack::object* err = im.find("error"); err != nullptr) {
+      ERIC_ASSIGN_OR_RETURN(MapView em, MapView::of(*err, fmt::format("items[{}].error", i)));
+      ERIC_ASSIGN_OR_RETURN(uint64_t item_code, em.get_u64("code"));
+      if (item_code == 0 || item_code > static_cast<uint64_t>(ErrorCode::kInternal)) {
+        return DataLoss("items[{}].error.code {} is not an error code", i, item_code);
+      }
+      item.error_code = static_cast<ErrorCode>(item_code);
+      ERIC_ASSIGN_OR_RETURN(item.error_message, em.get_str("message"));
+      if (item.embedding.defined()) return DataLoss("items[{}] ('{}') failed but carries an embedding", i, item.item_id);
     }
     resp.items.push_back(std::move(item));
   }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -47,8 +48,18 @@ struct EncodeRequest {
 };
 
 struct ItemResult {
+  ItemResult() = default;
+  ItemResult(std::string id, Tensor emb) : item_id(std::move(id)), embedding(std::move(emb)) {}
+
   std::string item_id;
-  Tensor embedding;  // undefined unless return_embedding was set
+  Tensor embedding;  // undefined unless return_embedding was set (and always when the item failed)
+  // Set (not kOk) when this item alone failed while its batch ran, e.g. its
+  // sidecar delivery: the engine fails only the request that owns it. Only
+  // the workers' answers to the engine carry it; on the wire it is an
+  // optional "error" map, present only when set.
+  ErrorCode error_code = ErrorCode::kOk;
+  std::string error_message;
+  bool failed() const { return error_code != ErrorCode::kOk; }
 };
 
 struct EncodeResponse {

@@ -99,7 +99,7 @@ EncodeResponse Scheduler::fail_request(uint64_t request_id, const Status& error)
   return resp;
 }
 
-std::vector<EncodeResponse> Scheduler::complete_batch(const Batch& batch, Result<std::vector<Tensor>> outcome,
+std::vector<EncodeResponse> Scheduler::complete_batch(const Batch& batch, Result<ItemOutcomes> outcome,
                                                       std::chrono::microseconds elapsed) {
   std::vector<EncodeResponse> done;
   // Every request in the batch spent the whole run time encoding, once.
@@ -127,8 +127,15 @@ std::vector<EncodeResponse> Scheduler::complete_batch(const Batch& batch, Result
       done.push_back(fail_request(entry.request_id, outcome.status()));
       continue;
     }
+    Result<Tensor>& item = (*outcome)[i];
+    if (!item.ok()) {
+      // This item alone failed: only its request fails (once; its other
+      // items in this batch are then skipped above).
+      done.push_back(fail_request(entry.request_id, item.status()));
+      continue;
+    }
     PendingRequest& pending = it->second;
-    if (entry.item.return_embedding) pending.results[entry.item_index].embedding = (*outcome)[i];
+    if (entry.item.return_embedding) pending.results[entry.item_index].embedding = std::move(*item);
     if (--pending.remaining == 0) {
       EncodeResponse resp;
       resp.request_id = entry.request_id;

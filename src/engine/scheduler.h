@@ -10,8 +10,11 @@
 //
 // Requests: a request's items may land in several batches. The request
 // completes (one EncodeResponse) only when every one of its items is done; if
-// a batch fails, every request with an item in it fails at once with that
-// error, and its items still waiting in the queue are dropped.
+// a batch fails as a whole, every request with an item in it fails at once
+// with that error, and its items still waiting in the queue are dropped. If
+// only some items of a batch fail (e.g. one item's sidecar delivery), only the
+// requests owning those items fail, each with its item's error; the other
+// requests of the batch go on as if the batch had succeeded.
 //
 // Deadlines: expire() fails every request whose deadline_unix_ms has passed
 // with kDeadlineExceeded and drops its queued items, so no batch spends time
@@ -48,6 +51,10 @@ struct BatchEntry {
   EncodeItem item;
 };
 
+// One batch's outcome per entry, in entry order: the entry's embedding, or
+// the error that failed that item alone.
+using ItemOutcomes = std::vector<Result<Tensor>>;
+
 struct Batch {
   uint64_t batch_id = 0;
   std::string modality;
@@ -74,10 +81,11 @@ class Scheduler {
   // The next batch by the rule above, or nullopt when the queue is empty.
   std::optional<Batch> next_batch();
 
-  // Records a batch's outcome (one embedding per entry, in entry order, or an
-  // error) and returns the responses of the requests it completed or failed.
-  // `elapsed`: how long the batch ran (its requests' encode time).
-  std::vector<EncodeResponse> complete_batch(const Batch& batch, Result<std::vector<Tensor>> outcome,
+  // Records a batch's outcome (one outcome per entry, in entry order, or an
+  // error for the whole batch) and returns the responses of the requests it
+  // completed or failed. `elapsed`: how long the batch ran (its requests'
+  // encode time).
+  std::vector<EncodeResponse> complete_batch(const Batch& batch, Result<ItemOutcomes> outcome,
                                              std::chrono::microseconds elapsed = std::chrono::microseconds(0));
 
   // Fails every pending request (queued or in a batch) with `error`, e.g. at

@@ -287,7 +287,7 @@ void ModelExecutor::monitor_loop() {
   }
 }
 
-Result<std::vector<Tensor>> ModelExecutor::execute_model(const engine::Batch& batch) {
+Result<engine::ItemOutcomes> ModelExecutor::execute_model(const engine::Batch& batch) {
   std::shared_ptr<WorkerSet> set;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -357,9 +357,13 @@ Result<std::vector<Tensor>> ModelExecutor::execute_model(const engine::Batch& ba
     if (resp.items.size() != batch.entries.size()) {
       return Internal("worker 0 returned {} results for a batch of {}", resp.items.size(), batch.entries.size());
     }
-    std::vector<Tensor> out;
+    engine::ItemOutcomes out;
     out.reserve(resp.items.size());
-    for (auto& item : resp.items) out.push_back(std::move(item.embedding));
+    for (auto& item : resp.items) {
+      // An item that failed alone (its sidecar delivery) fails only its request.
+      if (item.failed()) out.emplace_back(Status(item.error_code, item.error_message));
+      else out.emplace_back(std::move(item.embedding));
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       backoff_ = options_.restart_backoff_initial;

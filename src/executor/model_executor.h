@@ -55,7 +55,7 @@ class ModelExecutor final : public engine::BatchExecutor {
   static Result<std::unique_ptr<ModelExecutor>> start(ExecutorOptions options);
   ~ModelExecutor() override;
 
-  Result<std::vector<Tensor>> execute_model(const engine::Batch& batch) override;
+  Result<engine::ItemOutcomes> execute_model(const engine::Batch& batch) override;
   engine::ExecutorHealth health() const override;
 
   // Stops the workers and removes every resource; idempotent.

@@ -11,10 +11,13 @@ namespace eric::sidecar {
 namespace {
 constexpr Millis kDefaultTimeout{30000};
 
-void fail_response(engine::EncodeResponse& response, const Status& st) {
-  response.code = st.code();
-  response.error_message = st.message();
-  response.items.clear();
+// Fails one item only: the engine then fails just the request that owns it
+// and completes its batch-mates (a receiver that is unknown, unreachable or
+// too slow is that request's error, not the whole batch's).
+void fail_item(engine::ItemResult& item, const Status& st) {
+  item.error_code = st.code() == ErrorCode::kOk ? ErrorCode::kInternal : st.code();
+  item.error_message = st.message();
+  item.embedding = Tensor();  // nothing to send back for a failed item
 }
 }  // namespace
 
@@ -67,19 +70,18 @@ void EmbeddingSender::deliver_batch(const engine::EncodeRequest& request, engine
     ErrorCode code = st.code() == ErrorCode::kResourceExhausted ? ErrorCode::kUnavailable : st.code();
     Status err(code, fmt::format("item '{}': sidecar delivery failed: {}", item.item_id, st.message()));
     spdlog::warn("{}", err.message());
-    fail_response(response, err);
-    return;
+    fail_item(response.items[i], err);
   }
 }
 
 void reject_undeliverable(const engine::EncodeRequest& request, engine::EncodeResponse& response) {
   if (response.code != ErrorCode::kOk) return;
-  for (const auto& item : request.items) {
+  for (size_t i = 0; i < request.items.size() && i < response.items.size(); ++i) {
+    const auto& item = request.items[i];
     if (item.receiver_sidecar_ranks.empty()) continue;
-    fail_response(response, InvalidArgument("item '{}' names receiver_sidecar_ranks, but this server was started "
-                                            "without a sidecar (eric serve --sidecar <socket>)",
-                                            item.item_id));
-    return;
+    fail_item(response.items[i], InvalidArgument("item '{}' names receiver_sidecar_ranks, but this server was started "
+                                                 "without a sidecar (eric serve --sidecar <socket>)",
+                                                 item.item_id));
   }
 }
 

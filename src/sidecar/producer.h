@@ -1,6 +1,7 @@
 // The producer path of eric's workers: rank 0 hands each finished embedding
-// whose item names receiver_sidecar_ranks to the node's sidecar, and the
-// batch succeeds only when every receiving group's sidecar acknowledged it.
+// whose item names receiver_sidecar_ranks to the node's sidecar, and an item
+// succeeds only when every receiving group's sidecar acknowledged it (a failed
+// item fails its own request, not its batch-mates).
 //
 // `eric serve --sidecar <control socket>` exports ERIC_SIDECAR_SOCKET (and
 // ERIC_SIDECAR_TIMEOUT_MS) to its engine and workers, which inherit the
@@ -32,8 +33,9 @@ class EmbeddingSender {
                  const std::vector<std::vector<int32_t>>& groups);
 
   // Delivers every item of `request` that names receivers, using the
-  // embeddings of `response` (same order). On the first failure, `response`
-  // becomes that error (the whole batch fails, naming the item).
+  // embeddings of `response` (same order). An item whose delivery fails gets
+  // its own error in `response` (naming the item); the other items, and the
+  // batch, stay successful, so only the failed item's request fails.
   void deliver_batch(const engine::EncodeRequest& request, engine::EncodeResponse& response);
 
  private:
@@ -42,8 +44,8 @@ class EmbeddingSender {
   std::unique_ptr<SidecarClient> client_;
 };
 
-// For a worker started without a sidecar: fails `response` if any item names
-// receivers (nothing could deliver them).
+// For a worker started without a sidecar: fails each item of `response` that
+// names receivers (nothing could deliver them); the others stay successful.
 void reject_undeliverable(const engine::EncodeRequest& request, engine::EncodeResponse& response);
 
 }  // namespace eric::sidecar

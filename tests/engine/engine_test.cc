@@ -32,10 +32,10 @@ struct TempDir {
 };
 
 // Embedding of an item: [num_tokens, 2] filled with num_tokens. Batches whose
-// model is "bad" fail; an optional gate holds each batch until opened.
+// model is "bad" fail; items whose id starts with "undeliverable" fail alone; an optional gate holds each batch until opened.
 class FakeExecutor final : public BatchExecutor {
  public:
-  Result<std::vector<Tensor>> execute_model(const Batch& batch) override {
+  Result<ItemOutcomes> execute_model(const Batch& batch) override {
     {
       std::unique_lock<std::mutex> lock(mu);
       ++batches;
@@ -54,8 +54,13 @@ class FakeExecutor final : public BatchExecutor {
       std::lock_guard<std::mutex> lock(mu);
       for (const auto& e : batch.entries) seen.push_back(e.item.item_id);
     }
-    std::vector<Tensor> out;
+    ItemOutcomes out;
     for (const auto& e : batch.entries) {
+      // An item named "undeliverable..." fails alone, like a failed sidecar delivery.
+      if (e.item.item_id.rfind("undeliverable", 0) == 0) {
+        out.emplace_back(Unavailable("item '{}': sidecar delivery failed: sidecar 'b' is unreachable", e.item.item_id));
+        continue;
+      }
       Tensor t = Tensor::empty(DType::kF32, {e.item.num_tokens, 2}).value();
       for (int64_t i = 0; i < t.numel(); ++i) t.mutable_data<float>()[i] = static_cast<float>(e.item.num_tokens);
       out.push_back(t);
@@ -215,6 +220,36 @@ TEST(EngineTest, FailedBatchFailsOnlyItsRequests) {
   EXPECT_EQ(got[1].code, ErrorCode::kInternal);
   EXPECT_NE(got[1].error_message.find("exploded"), std::string::npos);
   EXPECT_EQ(got[2].code, ErrorCode::kOk);
+}
+
+TEST(EngineTest, AnItemThatFailsAloneFailsOnlyItsRequestNotItsBatchMates) {
+  EngineHarness h;
+  h.fake->set_open(false);
+  Client client(h.engine->endpoint());
+  client.send(make_request(1, 1));  // holds the executor while 2 and 3 queue up
+  h.fake->wait_running();
+  client.send(make_request(2, 1));
+  EncodeRequest undeliverable = make_request(3, 1);
+  undeliverable.items[0].item_id = "undeliverable-3";
+  client.send(undeliverable);
+  client.send(StatusQuery{99});  // same socket: answered after both were queued
+  Message m = client.recv();
+  auto* s = std::get_if<StatusReply>(&m);
+  ASSERT_NE(s, nullptr);
+  ASSERT_EQ(s->queue_length, 2);
+  h.fake->set_open(true);
+  std::map<uint64_t, EncodeResponse> got;
+  for (int i = 0; i < 3; ++i) {
+    auto r = std::get<EncodeResponse>(client.recv());
+    got[r.request_id] = r;
+  }
+  EXPECT_EQ(h.fake->max_batch, 2u);  // 2 and 3 ran in one batch
+  EXPECT_EQ(got[2].code, ErrorCode::kOk) << got[2].error_message;
+  ASSERT_EQ(got[2].items.size(), 1u);
+  EXPECT_TRUE(got[2].items[0].embedding.defined());
+  EXPECT_EQ(got[3].code, ErrorCode::kUnavailable);
+  EXPECT_EQ(got[3].error_message, "item 'undeliverable-3': sidecar delivery failed: sidecar 'b' is unreachable");
+  EXPECT_TRUE(got[3].items.empty());
 }
 
 TEST(EngineTest, ThrowingExecutorFailsOnlyItsBatchAndTheEngineGoesOn) {

@@ -331,5 +331,70 @@ TEST(ProtocolTest, RejectsBadTimingAndBatchSizes) {
   expect_error(decode_message(response(0, {1 << 20}, 1), {}), "is out of range");
 }
 
+TEST(ProtocolTest, EncodeResponseCarriesPerItemErrorsOnlyWhenSet) {
+  EncodeResponse in;
+  in.request_id = 9;
+  in.items.push_back({"ok", f32({1.0f}, {1, 1})});
+  ItemResult failed{"late", Tensor()};
+  failed.error_code = ErrorCode::kUnavailable;
+  failed.error_message = "item 'late': sidecar delivery failed: sidecar 'b' is unreachable";
+  in.items.push_back(failed);
+  auto frames = encode_message(in);
+  ASSERT_TRUE(frames.ok()) << frames.status().to_string();
+  // Only the failed item carries the optional "error" field.
+  ASSERT_NE(frames->header.find("error\x82"), std::string::npos);
+  EXPECT_EQ(frames->header.find("error\x82"), frames->header.rfind("error\x82"));
+  const auto r = std::get<EncodeResponse>(round_trip(in));
+  EXPECT_EQ(r.code, ErrorCode::kOk);
+  ASSERT_EQ(r.items.size(), 2u);
+  EXPECT_FALSE(r.items[0].failed());
+  EXPECT_EQ(r.items[0].embedding.data<float>()[0], 1.0f);
+  EXPECT_TRUE(r.items[1].failed());
+  EXPECT_EQ(r.items[1].error_code, ErrorCode::kUnavailable);
+  EXPECT_EQ(r.items[1].error_message, failed.error_message);
+  EXPECT_FALSE(r.items[1].embedding.defined());
+}
+
+TEST(ProtocolTest, RejectsMalformedPerItemErrors) {
+  // error: a callback packing the value of the item's "error" field.
+  auto response = [](auto pack_error, bool with_embedding) {
+    return make_header([&](auto& p) {
+      p.pack_map(6);
+      p.pack("v"); p.pack(kProtocolVersion);
+      p.pack("type"); p.pack("encode_response");
+      p.pack("request_id"); p.pack(5);
+      p.pack("code"); p.pack(0);
+      p.pack("error_message"); p.pack("");
+      p.pack("items"); p.pack_array(1);
+      p.pack_map(3);
+      p.pack("id"); p.pack("x");
+      p.pack("error"); pack_error(p);
+      p.pack("embedding");
+      if (with_embedding) {
+        p.pack_map(3);
+        p.pack("name"); p.pack("embedding");
+        p.pack("dtype"); p.pack("F32");
+        p.pack("shape"); p.pack(std::vector<int64_t>{1});
+      } else {
+        p.pack_nil();
+      }
+    });
+  };
+  auto error = [](uint64_t code, bool string_message) {
+    return [=](auto& p) {
+      p.pack_map(2);
+      p.pack("code"); p.pack(code);
+      p.pack("message");
+      if (string_message) p.pack("no"); else p.pack(3);
+    };
+  };
+  expect_error(decode_message(response([](auto& p) { p.pack("late"); }, false), {}), "items[0].error is not a map");
+  expect_error(decode_message(response(error(0, true), false), {}), "items[0].error.code 0 is not an error code");
+  expect_error(decode_message(response(error(999, true), false), {}), "items[0].error.code 999 is not an error code");
+  expect_error(decode_message(response(error(9, false), false), {}), "message is not a string");
+  auto one = Tensor::zeros(DType::kU8, {4}).value();
+  expect_error(decode_message(response(error(9, true), true), {one}), "items[0] ('x') failed but carries an embedding");
+}
+
 }  // namespace
 }  // namespace eric::engine

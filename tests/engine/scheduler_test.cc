@@ -32,8 +32,8 @@ std::vector<std::string> ids(const Batch& b) {
 }
 
 // One embedding per entry whose single value identifies the item.
-std::vector<Tensor> embeddings_for(const Batch& b) {
-  std::vector<Tensor> out;
+ItemOutcomes embeddings_for(const Batch& b) {
+  ItemOutcomes out;
   for (const auto& e : b.entries) {
     out.push_back(Tensor::from_vector<float>({static_cast<float>(e.item.num_tokens)}, {1, 1}).value());
   }
@@ -205,11 +205,38 @@ TEST(SchedulerTest, FailureOfALaterBatchAfterPartialSuccess) {
   EXPECT_EQ(s.pending_requests(), 0);
 }
 
+TEST(SchedulerTest, AFailedItemFailsOnlyItsOwnRequestOnceAndItsBatchMatesSucceed) {
+  Scheduler s({3, 1000});
+  ASSERT_TRUE(s.add_request(request(1, {item("a1", 1)})).ok());
+  ASSERT_TRUE(s.add_request(request(2, {item("b1", 2), item("b2", 3), item("b3", 4)})).ok());
+  auto b = s.next_batch();
+  ASSERT_EQ(ids(*b), (std::vector<std::string>{"a1", "b1", "b2"}));  // b3 stays queued
+  ItemOutcomes out = embeddings_for(*b);
+  // Both of request 2's items in the batch fail on their own (e.g. their
+  // sidecar receivers are unknown); request 1's item succeeded.
+  out[1] = NotFound("item 'b1': sidecar delivery failed: receiver rank 7 is not served");
+  out[2] = Unavailable("item 'b2': sidecar delivery failed: sidecar 'b' is unreachable");
+  auto done = s.complete_batch(*b, std::move(out));
+  ASSERT_EQ(done.size(), 2u);  // request 2 once, although two of its items failed
+  EXPECT_EQ(done[0].request_id, 1u);
+  EXPECT_EQ(done[0].code, ErrorCode::kOk) << done[0].error_message;
+  ASSERT_EQ(done[0].items.size(), 1u);
+  ASSERT_TRUE(done[0].items[0].embedding.defined());
+  EXPECT_EQ(done[0].items[0].embedding.data<float>()[0], 1.0f);
+  EXPECT_EQ(done[1].request_id, 2u);
+  EXPECT_EQ(done[1].code, ErrorCode::kNotFound);  // the first failed item's error
+  EXPECT_EQ(done[1].error_message, "item 'b1': sidecar delivery failed: receiver rank 7 is not served");
+  EXPECT_TRUE(done[1].items.empty());
+  // b3 (request 2) left the queue with its request; nothing is pending.
+  EXPECT_EQ(s.queue_length(), 0);
+  EXPECT_EQ(s.pending_requests(), 0);
+}
+
 TEST(SchedulerTest, WrongNumberOfEmbeddingsIsAnError) {
   Scheduler s({4, 100});
   ASSERT_TRUE(s.add_request(request(1, {item("a", 1), item("b", 1)})).ok());
   auto b = s.next_batch();
-  auto done = s.complete_batch(*b, std::vector<Tensor>{});
+  auto done = s.complete_batch(*b, ItemOutcomes{});
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].code, ErrorCode::kInternal);
   EXPECT_NE(done[0].error_message.find("0 embeddings for a batch of 2"), std::string::npos);
