@@ -283,7 +283,9 @@ TEST(ModelExecutorTest, CrashLoopBacksOffAndStaysUnhealthyUntilABatchSucceeds) {
     }
     restart_delays.push_back(std::chrono::steady_clock::now() - failed_at);
     ASSERT_FALSE((*ex)->worker_pids().empty()) << "the workers did not come back";
-    if (k < 2) EXPECT_TRUE((*ex)->health().ready) << "failure " << k + 1 << ": " << (*ex)->health().detail;
+    if (k < 2) {
+      EXPECT_TRUE((*ex)->health().ready) << "failure " << k + 1 << ": " << (*ex)->health().detail;
+    }
   }
   EXPECT_GE(restart_delays[2], 400ms) << "the third restart waits 4x the initial backoff";
   // Up, but unhealthy: and it stays so (no flapping back to ready).
