@@ -4,7 +4,6 @@
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,7 +13,9 @@
 #include <set>
 #include <thread>
 
+#include "../common/temp_dir.h"
 #include "engine/zmq_transport.h"
+#include "protocol_client.h"
 
 namespace eric::engine {
 namespace {
@@ -22,14 +23,8 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/eric-engine-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::ProtocolClient;
+using testing::TempDir;
 
 // Embedding of an item: [num_tokens, 2] filled with num_tokens. Batches whose
 // model is "bad" fail; items whose id starts with "undeliverable" fail alone; an optional gate holds each batch until opened.
@@ -89,13 +84,13 @@ class FakeExecutor final : public BatchExecutor {
 };
 
 struct EngineHarness {
-  TempDir dir;
+  TempDir dir{"eric_engine_test"};
   std::shared_ptr<FakeExecutor> fake = std::make_shared<FakeExecutor>();
   std::unique_ptr<Engine> engine;
   std::future<Status> done;
 
   explicit EngineHarness(SchedulerLimits limits = {4, 1000}) {
-    engine = std::make_unique<Engine>(EngineOptions{dir.path.string(), limits, 5s});
+    engine = std::make_unique<Engine>(EngineOptions{dir.str(), limits, 5s});
     auto ex = fake;
     done = std::async(std::launch::async, [this, ex] {
       return engine->run([ex]() -> Result<std::shared_ptr<BatchExecutor>> { return std::shared_ptr<BatchExecutor>(ex); });
@@ -105,23 +100,6 @@ struct EngineHarness {
     fake->set_open(true);
     engine->request_stop();
     if (done.valid()) done.wait();
-  }
-};
-
-struct Client {
-  zmq::context_t ctx{1};
-  zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
-  explicit Client(const std::string& endpoint) {
-    dealer.set(zmq::sockopt::linger, 0);
-    dealer.connect(endpoint);
-  }
-  void send(const Message& m) { ASSERT_TRUE(send_message(dealer, m).ok()); }
-  Message recv(std::chrono::milliseconds timeout = 10s) {
-    auto got = receive_message(dealer, false, timeout);
-    EXPECT_TRUE(got.ok() && got->has_value()) << "no answer from the engine";
-    if (!got.ok() || !got->has_value()) return Message{};
-    EXPECT_TRUE((*got)->status.ok()) << (*got)->status.to_string();
-    return std::move((*got)->message);
   }
 };
 
@@ -148,7 +126,7 @@ TEST(EngineTest, ConcurrentClientsGetEachRequestAnsweredOnceWithItsEmbeddings) {
   std::vector<int> bad(kClients, 0);
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      Client client(h.engine->endpoint());
+      ProtocolClient client(h.engine->endpoint());
       std::map<uint64_t, EncodeRequest> sent;
       for (int k = 0; k < kPerClient; ++k) {
         uint64_t id = static_cast<uint64_t>(c * 1000 + k + 1);
@@ -187,7 +165,7 @@ TEST(EngineTest, ConcurrentClientsGetEachRequestAnsweredOnceWithItsEmbeddings) {
 TEST(EngineTest, StatusIsAnsweredWhileABatchRuns) {
   EngineHarness h;
   h.fake->set_open(false);
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   client.send(make_request(1, 1));
   h.fake->wait_running();
   client.send(make_request(2, 2));  // same socket: handled before the query below
@@ -209,7 +187,7 @@ TEST(EngineTest, StatusIsAnsweredWhileABatchRuns) {
 
 TEST(EngineTest, FailedBatchFailsOnlyItsRequests) {
   EngineHarness h;
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   client.send(make_request(1, 1, "bad"));
   client.send(make_request(2, 1, "good"));
   std::map<uint64_t, EncodeResponse> got;
@@ -225,7 +203,7 @@ TEST(EngineTest, FailedBatchFailsOnlyItsRequests) {
 TEST(EngineTest, AnItemThatFailsAloneFailsOnlyItsRequestNotItsBatchMates) {
   EngineHarness h;
   h.fake->set_open(false);
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   client.send(make_request(1, 1));  // holds the executor while 2 and 3 queue up
   h.fake->wait_running();
   client.send(make_request(2, 1));
@@ -254,7 +232,7 @@ TEST(EngineTest, AnItemThatFailsAloneFailsOnlyItsRequestNotItsBatchMates) {
 
 TEST(EngineTest, ThrowingExecutorFailsOnlyItsBatchAndTheEngineGoesOn) {
   EngineHarness h;
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   client.send(make_request(1, 1, "throw"));
   auto r = std::get<EncodeResponse>(client.recv());
   EXPECT_EQ(r.request_id, 1u);
@@ -275,7 +253,7 @@ int64_t unix_ms_from_now(std::chrono::milliseconds d) {
 TEST(EngineTest, RequestPastItsDeadlineIsAnsweredWhileABatchRunsAndNeverEncoded) {
   EngineHarness h;
   h.fake->set_open(false);
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   client.send(make_request(1, 1));  // holds the executor
   h.fake->wait_running();
   EncodeRequest late = make_request(2, 1);
@@ -304,7 +282,7 @@ TEST(EngineTest, RequestPastItsDeadlineIsAnsweredWhileABatchRunsAndNeverEncoded)
 TEST(EngineTest, ResponsesSplitQueueAndEncodeTime) {
   EngineHarness h;
   h.fake->set_open(false);
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   client.send(make_request(1, 1));
   h.fake->wait_running();
   client.send(make_request(2, 3));  // waits behind request 1's batch
@@ -324,7 +302,7 @@ TEST(EngineTest, ResponsesSplitQueueAndEncodeTime) {
 
 TEST(EngineTest, MalformedAndDuplicateRequestsGetErrors) {
   EngineHarness h;
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   // A request whose payload frame is missing: answered with an error for its id.
   Frames frames = encode_message(make_request(5, 1)).value();
   frames.payloads.clear();
@@ -354,7 +332,7 @@ TEST(EngineTest, MalformedAndDuplicateRequestsGetErrors) {
 
 TEST(EngineTest, ShutdownDrainsQueuedWorkThenAcknowledgesAndCleansUp) {
   EngineHarness h({1, 1000});
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   h.fake->set_open(false);
   for (uint64_t id = 1; id <= 3; ++id) client.send(make_request(id, 2));
   h.fake->wait_running();
@@ -377,12 +355,12 @@ TEST(EngineTest, ShutdownDrainsQueuedWorkThenAcknowledgesAndCleansUp) {
   EXPECT_FALSE(ack.ready);
   ASSERT_EQ(h.done.wait_for(5s), std::future_status::ready);
   EXPECT_TRUE(h.done.get().ok());
-  EXPECT_FALSE(fs::exists(h.dir.path / "engine.sock"));
+  EXPECT_FALSE(fs::exists(h.dir.path() / "engine.sock"));
 }
 
 TEST(EngineTest, StopFlagDrainsLikeSigterm) {
   EngineHarness h;
-  Client client(h.engine->endpoint());
+  ProtocolClient client(h.engine->endpoint());
   h.fake->set_open(false);
   client.send(make_request(1, 3));
   h.fake->wait_running();
@@ -394,11 +372,11 @@ TEST(EngineTest, StopFlagDrainsLikeSigterm) {
 }
 
 TEST(EngineTest, ExecutorStartFailureEndsRunWithItsError) {
-  TempDir dir;
-  Engine engine({dir.path.string(), {4, 100}, 1s});
+  TempDir dir{"eric_engine_test"};
+  Engine engine({dir.str(), {4, 100}, 1s});
   Status st = engine.run([]() -> Result<std::shared_ptr<BatchExecutor>> { return NotFound("no such model 'x'"); });
   EXPECT_EQ(st.code(), ErrorCode::kNotFound);
-  EXPECT_FALSE(fs::exists(dir.path / "engine.sock"));
+  EXPECT_FALSE(fs::exists(dir.path() / "engine.sock"));
 }
 
 }  // namespace

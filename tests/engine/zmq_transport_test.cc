@@ -2,28 +2,20 @@
 #include "engine/zmq_transport.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
 
+#include "../common/temp_dir.h"
+
 namespace eric::engine {
 namespace {
 
-namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/eric-zmq-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 TEST(ZmqTransportTest, RouterDealerRoundTripOverIpc) {
-  TempDir dir;
-  const std::string endpoint = "ipc://" + (dir.path / "engine.sock").string();
+  TempDir dir{"eric_zmq_test"};
+  const std::string endpoint = "ipc://" + (dir.path() / "engine.sock").string();
   zmq::context_t ctx;
   zmq::socket_t router(ctx, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
@@ -88,11 +80,11 @@ TEST(ZmqTransportTest, RouterDealerRoundTripOverIpc) {
 }
 
 TEST(ZmqTransportTest, ReceiveTimesOutWithNothing) {
-  TempDir dir;
+  TempDir dir{"eric_zmq_test"};
   zmq::context_t ctx;
   zmq::socket_t pull(ctx, zmq::socket_type::pull);
   pull.set(zmq::sockopt::linger, 0);
-  pull.bind("ipc://" + (dir.path / "x.sock").string());
+  pull.bind("ipc://" + (dir.path() / "x.sock").string());
   auto start = std::chrono::steady_clock::now();
   auto got = receive_message(pull, false, std::chrono::milliseconds(50));
   ASSERT_TRUE(got.ok());
@@ -101,8 +93,8 @@ TEST(ZmqTransportTest, ReceiveTimesOutWithNothing) {
 }
 
 TEST(ZmqTransportTest, MalformedMessageReportsErrorAndRequestId) {
-  TempDir dir;
-  const std::string endpoint = "ipc://" + (dir.path / "x.sock").string();
+  TempDir dir{"eric_zmq_test"};
+  const std::string endpoint = "ipc://" + (dir.path() / "x.sock").string();
   zmq::context_t ctx;
   zmq::socket_t pull(ctx, zmq::socket_type::pull);
   pull.set(zmq::sockopt::linger, 0);
