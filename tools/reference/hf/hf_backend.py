@@ -4,8 +4,8 @@ Runs only where transformers is installed (the lent GPU machine: transformers 5.
 nothing here is imported by the restatement backend. The tower is built the way
 Qwen2VLForConditionalGeneration.from_pretrained builds its `visual` part, without the text model:
 
-- config: the family's vision config class from the checkpoint's `vision_config` dict (what
-  Qwen2VLConfig / Qwen2_5_VLConfig do with it);
+- config: Qwen2VLConfig / Qwen2_5_VLConfig.from_pretrained(checkpoint).vision_config (falling
+  back to the vision config class on the `vision_config` dict; the notes say which);
 - dtype: the module is constructed under torch.set_default_dtype(compute dtype), as
   from_pretrained(dtype=...) does, so buffers created with an explicit dtype (the rotary
   inv_freq, float32) keep it while parameters get the compute dtype;
@@ -22,11 +22,12 @@ import contextlib
 
 import torch
 
-FAMILIES = {
-    "qwen2_vl": ("transformers.models.qwen2_vl.configuration_qwen2_vl", "Qwen2VLVisionConfig",
+FAMILIES = {  # arch: (configuration module, top-level config, vision config, modeling module, tower)
+    "qwen2_vl": ("transformers.models.qwen2_vl.configuration_qwen2_vl", "Qwen2VLConfig", "Qwen2VLVisionConfig",
                  "transformers.models.qwen2_vl.modeling_qwen2_vl", "Qwen2VisionTransformerPretrainedModel"),
-    "qwen2_5_vl": ("transformers.models.qwen2_5_vl.configuration_qwen2_5_vl", "Qwen2_5_VLVisionConfig",
-                   "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl", "Qwen2_5_VisionTransformerPretrainedModel"),
+    "qwen2_5_vl": ("transformers.models.qwen2_5_vl.configuration_qwen2_5_vl", "Qwen2_5_VLConfig",
+                   "Qwen2_5_VLVisionConfig", "transformers.models.qwen2_5_vl.modeling_qwen2_5_vl",
+                   "Qwen2_5_VisionTransformerPretrainedModel"),
 }
 
 
@@ -50,24 +51,48 @@ def _default_dtype(dtype):
         torch.set_default_dtype(saved)
 
 
-def build(arch, vision_config, state, compute_dtype, attn="eager"):
+def vision_config_of(arch, folder, vision_config):
+    """The tower's config as from_pretrained resolves it: the family's top-level config read
+    from the checkpoint's config.json, then its .vision_config. Falls back to the vision config
+    class on the `vision_config` dict if the top-level config cannot be read (its text part is
+    a truncated test model). Returns (config, how)."""
+    cfg_mod, top_name, vision_name, _, _ = FAMILIES[arch]
+    try:
+        top = _import(cfg_mod, top_name).from_pretrained(folder)
+        return top.vision_config, f"{top_name}.from_pretrained(checkpoint).vision_config"
+    except Exception as e:  # noqa: BLE001 - reported in the notes, then the direct route
+        first_error = f"{type(e).__name__}: {e}"
+    return _import(cfg_mod, vision_name)(**vision_config), f"{vision_name}(**vision_config) ({top_name}: {first_error})"
+
+
+def build(arch, vision_config, state, compute_dtype, attn="eager", folder=None):
     """The transformers tower for `arch` with `state` ({name without 'visual.': tensor}) loaded
     for `compute_dtype` (torch.float32 or torch.bfloat16). Returns (model, notes)."""
-    cfg_mod, cfg_name, model_mod, model_name = FAMILIES[arch]
-    config_cls = _import(cfg_mod, cfg_name)
+    _, _, _, model_mod, model_name = FAMILIES[arch]
     model_cls = _import(model_mod, model_name)
-    config = config_cls(**vision_config)
+    if folder is not None:
+        config, config_route = vision_config_of(arch, folder, vision_config)
+    else:
+        config, config_route = _import(FAMILIES[arch][0], FAMILIES[arch][2])(**vision_config), "vision_config dict"
     try:
         config._attn_implementation = attn
     except Exception:  # noqa: BLE001 - older/newer configs may guard the attribute; set below
         pass
     with _default_dtype(compute_dtype):
         model = model_cls(config)
+    attn_note = None
     if hasattr(model, "set_attn_implementation"):
-        model.set_attn_implementation(attn)
+        try:
+            model.set_attn_implementation(attn)
+        except Exception as e:  # noqa: BLE001 - the config attribute set above may still hold
+            attn_note = f"set_attn_implementation({attn!r}) failed: {type(e).__name__}: {e}"
     used_attn = getattr(model.config, "_attn_implementation", None)
-    if used_attn != attn:
+    # eager and sdpa both split the packed sequence per image on CPU (same maths, ~1e-7 apart);
+    # anything else (flash kernels) cannot run on CPU and would not be the reference we want.
+    if used_attn not in ("eager", "sdpa", None):
         raise RuntimeError(f"{model_name}: asked for attn_implementation {attn!r}, model uses {used_attn!r}")
+    if used_attn != attn:
+        attn_note = (attn_note + "; " if attn_note else "") + f"model reports {used_attn!r}"
 
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -85,7 +110,10 @@ def build(arch, vision_config, state, compute_dtype, attn="eager"):
     if wrong:
         raise RuntimeError(f"{model_name}: parameters not in {compute_dtype}: {wrong}")
     buffers = {n: str(b.dtype) for n, b in model.named_buffers()}
-    notes = {"attn_implementation": used_attn, "buffers": buffers, "class": f"{model_mod}.{model_name}"}
+    notes = {"attn_implementation": used_attn, "buffers": buffers, "class": f"{model_mod}.{model_name}",
+             "config": config_route}
+    if attn_note:
+        notes["attn_warning"] = attn_note
     return model.eval(), notes
 
 

@@ -70,7 +70,8 @@ class TransformersBackend:
         config, state = read_checkpoint(folder)
         if config.get("model_type") != arch:
             raise ValueError(f"{folder}: model_type {config.get('model_type')!r}, case says {arch!r}")
-        model, notes = self.hf.build(arch, config["vision_config"], state, DTYPES[compute_dtype], self.attn)
+        model, notes = self.hf.build(arch, config["vision_config"], state, DTYPES[compute_dtype], self.attn,
+                                    folder=folder)
         return model, notes
 
     def run(self, model, pixel_values, grid_thw, want_shape):

@@ -27,11 +27,11 @@ fi
 "$python" -c 'import sys, torch, transformers, numpy; print("python", sys.version.split()[0]); print("torch", torch.__version__); print("transformers", transformers.__version__); print("numpy", numpy.__version__)' \
   2>&1 | tee "$out/versions.txt"
 
-timeout 120 "$python" tools/reference/hf/regenerate_goldens.py --backend transformers --out "$out" "$@"
+timeout 100 "$python" tools/reference/hf/regenerate_goldens.py --backend transformers --out "$out" "$@"
 rc=$?
 echo "transformers backend: exit $rc"
 # Informative only: the committed goldens' own code under this machine's torch.
-timeout 60 "$python" tools/reference/hf/regenerate_goldens.py --backend restatement --out "$out" >/dev/null 2>&1
+timeout 50 "$python" tools/reference/hf/regenerate_goldens.py --backend restatement --out "$out" >/dev/null 2>&1
 echo "restatement backend (this torch): exit $? (see $out/regenerate_restatement.log)"
 tail -n 2 "$out/regenerate_restatement.log" 2>/dev/null
 exit $rc
