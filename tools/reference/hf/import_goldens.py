@@ -13,7 +13,6 @@ the goldens README with the producer and the measured differences.
 """
 
 import argparse
-import io
 import json
 import os
 import sys
@@ -29,7 +28,7 @@ from safetensors_io import read_header  # noqa: E402
 BEGIN, END = "<!-- producer:begin -->", "<!-- producer:end -->"
 
 
-def header_from_bytes(data, name):
+def header_from_bytes(data):
     import tempfile
     with tempfile.NamedTemporaryFile(suffix=".safetensors") as fh:
         fh.write(data)
@@ -45,7 +44,7 @@ def tensor_bytes(data, header, name):
 
 
 def check_case(case, new_data, committed_path):
-    new_header, new_meta = header_from_bytes(new_data, case.file)
+    new_header, new_meta = header_from_bytes(new_data)
     old_header, _ = read_header(committed_path)
     if set(new_header) != set(old_header):
         raise ValueError(f"{case.file}: tensors {sorted(new_header)} differ from committed {sorted(old_header)}")

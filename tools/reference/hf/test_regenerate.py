@@ -137,7 +137,8 @@ class RegenerateTest(unittest.TestCase):
         report = self.check_reproduces_committed(out, "transformers", "transformers 0.0-fake / torch ")
         fields = {r["file"].split("/")[0]: r["output_field"] for r in report["cases"]}
         self.assertEqual(fields, {"qwen2_vl": "pooler_output", "qwen2_5_vl": "tensor"})
-        log = open(os.path.join(out, "regenerate_transformers.log")).read()
+        with open(os.path.join(out, "regenerate_transformers.log")) as fh:
+            log = fh.read()
         self.assertIn("Qwen2VLConfig.from_pretrained(checkpoint).vision_config", log)
         self.assertIn("Qwen2_5_VLVisionConfig(**vision_config) (Qwen2_5_VLConfig: AttributeError", log)
 
