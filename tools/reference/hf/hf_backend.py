@@ -80,6 +80,16 @@ def build(arch, vision_config, state, compute_dtype, attn="eager", folder=None):
         pass
     with _default_dtype(compute_dtype):
         model = model_cls(config)
+    # from_pretrained keeps `_keep_in_fp32_modules_strict` in float32 for bf16 and fp16 loads
+    # (the non-strict list only for fp16, not used here); mirror it so bf16 runs match.
+    fp32_modules = list(getattr(model_cls, "_keep_in_fp32_modules_strict", None) or [])
+    kept_fp32 = []
+    if compute_dtype != torch.float32 and fp32_modules:
+        for name, module in model.named_modules():
+            if name and any(part in fp32_modules for part in name.split(".")):
+                module.float()
+                kept_fp32.append(name)
+    fp32_params = {n for n, p in model.named_parameters() if any(part in fp32_modules for part in n.split("."))}
     attn_note = None
     if hasattr(model, "set_attn_implementation"):
         try:
@@ -106,12 +116,16 @@ def build(arch, vision_config, state, compute_dtype, attn="eager", folder=None):
         raise RuntimeError(f"{model_name}: shape mismatch: " + "; ".join(bad))
     # load_state_dict copies into the existing parameters, converting to their dtype.
     model.load_state_dict({n: t for n, t in state.items()}, strict=True)
-    wrong = sorted(n for n, p in model.named_parameters() if p.dtype != compute_dtype)
+    wrong = sorted(n for n, p in model.named_parameters()
+                   if p.dtype != (torch.float32 if n in fp32_params else compute_dtype))
     if wrong:
         raise RuntimeError(f"{model_name}: parameters not in {compute_dtype}: {wrong}")
     buffers = {n: str(b.dtype) for n, b in model.named_buffers()}
     notes = {"attn_implementation": used_attn, "buffers": buffers, "class": f"{model_mod}.{model_name}",
              "config": config_route}
+    if fp32_modules:
+        notes["keep_in_fp32_modules_strict"] = fp32_modules
+        notes["kept_fp32"] = kept_fp32
     if attn_note:
         notes["attn_warning"] = attn_note
     return model.eval(), notes

@@ -168,6 +168,24 @@ class RegenerateTest(unittest.TestCase):
         self.assertEqual(notes["buffers"], {"rotary_pos_emb.inv_freq": "torch.float32"})
         self.assertEqual(torch.get_default_dtype(), torch.float32)
 
+    def test_bf16_build_keeps_strict_fp32_modules_in_float32(self):
+        import hf_backend
+        mod = sys.modules["transformers.models.qwen2_vl.modeling_qwen2_vl"]
+
+        class KeepMerger(FakeQwen2Tower):
+            _keep_in_fp32_modules_strict = ["merger"]
+        saved = mod.Qwen2VisionTransformerPretrainedModel
+        mod.Qwen2VisionTransformerPretrainedModel = KeepMerger
+        try:
+            config, state = self.hf_state(os.path.join(INPUTS, "qwen2_vl-seed0-tiny-bfloat16"))
+            model, notes = hf_backend.build("qwen2_vl", config["vision_config"], state, torch.bfloat16)
+        finally:
+            mod.Qwen2VisionTransformerPretrainedModel = saved
+        dtypes = {n: p.dtype for n, p in model.named_parameters()}
+        self.assertEqual(dtypes["merger.mlp.0.weight"], torch.float32)
+        self.assertEqual(dtypes["blocks.0.attn.qkv.weight"], torch.bfloat16)
+        self.assertIn("merger", notes["kept_fp32"])
+
     def test_output_without_golden_shape_fails_naming_shapes(self):
         import hf_backend
 
