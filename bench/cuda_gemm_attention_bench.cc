@@ -14,11 +14,13 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/device_query.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/ops.h"
+#include "cuda_bench_util.h"
 
 namespace {
 using namespace eric;
@@ -30,35 +32,8 @@ struct Row {
   double tflops;
 };
 
-// Mean milliseconds of fn() over reps runs on ctx's stream, after 2 warm-ups.
-double time_ms(Context& ctx, int reps, const std::function<Status()>& fn) {
-  for (int i = 0; i < 2; ++i) {
-    Status st = fn();
-    if (!st.ok()) {
-      std::fprintf(stderr, "benchmark step failed: %s\n", st.message().c_str());
-      std::exit(1);
-    }
-  }
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  cudaEventRecord(a, ctx.stream());
-  for (int i = 0; i < reps; ++i) (void)fn();
-  cudaEventRecord(b, ctx.stream());
-  cudaEventSynchronize(b);
-  float ms = 0;
-  cudaEventElapsedTime(&ms, a, b);
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  return ms / reps;
-}
-
-DeviceTensor filled(Context& ctx, DType dt, Shape s) {
-  DeviceTensor t = ctx.empty(dt, std::move(s)).value();
-  // 0x3c00 / small floats: any finite data; GEMM speed does not depend on it much.
-  cudaMemsetAsync(t.raw_data(), 0x3c, t.nbytes(), ctx.stream());
-  return t;
-}
+using bench::filled;
+using bench::time_ms;
 
 }  // namespace
 
@@ -81,13 +56,8 @@ int main() {
   // 1. Peak-ish bf16 GEMM rate.
   const int64_t big = 8192;
   {
-    DeviceTensor a = filled(ctx, DType::kBF16, Shape{big, big}), b = filled(ctx, DType::kBF16, Shape{big, big});
-    DeviceTensor c = ctx.empty(DType::kBF16, Shape{big, big}).value();
-    double ms = time_ms(ctx, 10, [&] {
-      return gemm(ctx, DType::kBF16, false, true, big, big, big, 1.0f, a.raw_data(), big, b.raw_data(), big, 0.0f,
-                  c.raw_data(), big);
-    });
-    rows.push_back({"bf16 GEMM 8192^3 (card rate)", ms, 2.0 * big * big * big / ms / 1e9});
+    const double tflops = bench::bf16_gemm_tflops(ctx, big);
+    rows.push_back({"bf16 GEMM 8192^3 (card rate)", 2.0 * big * big * big / tflops / 1e9, tflops});
   }
   const double peak = rows[0].tflops;
 
@@ -130,6 +100,18 @@ int main() {
         if (dt == DType::kBF16 && !windowed) {
           layer_ms += ms;
           layer_flops += flops;
+        }
+        // The tensor-core kernel's two block shapes, forced, at batch 1 and 8.
+        if (dt == DType::kBF16 && batch != 4) {
+          for (auto [impl, name] : {std::pair{kernels::AttnImpl::kTensorCoreRows64, "64 rows"},
+                                    std::pair{kernels::AttnImpl::kTensorCoreRows128, "128 rows"}}) {
+            const double forced_ms = time_ms(ctx, 3, [&]() -> Status {
+              auto out = varlen_attention(ctx, q, q, q, cu, 0.1118f, impl);
+              return out.ok() ? Status::Ok() : out.status();
+            });
+            rows.push_back({"b" + std::to_string(batch) + " bf16 attention " + (windowed ? "window 256" : "full 5476") + ", " + name,
+                            forced_ms, flops / forced_ms / 1e9});
+          }
         }
       }
     }

@@ -8,8 +8,8 @@
 // and sum are warp reductions; for the P·V product each lane owns head dims
 // lane, lane+32, ... and receives p_j by shuffle. Memory is O(tile): nothing
 // of size seq^2 exists. This is the portable version (f32, odd head dims);
-// bf16 goes to the tensor-core kernel in attention_wmma_kernels.cu.
-#include "backend/cuda/attention_wmma.h"
+// bf16 goes to the tensor-core kernel in attention_mma_kernels.cu.
+#include "backend/cuda/attention_mma.h"
 #include "backend/cuda/kernel_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -133,10 +133,11 @@ cudaError_t varlen_attention(void* out, const void* q, const void* k, const void
                              float scale, cudaStream_t s, AttnImpl impl) {
   if (head_dim <= 0 || head_dim > kMaxAttentionHeadDim) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || heads == 0) return cudaSuccess;
-  if (e == Elem::kBF16 && impl != AttnImpl::kSimt && wmma_attention_supported(out, q, k, v, heads, head_dim)) {
-    return wmma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s);
+  if (e == Elem::kBF16 && impl != AttnImpl::kSimt && mma_attention_supported(out, q, k, v, head_dim)) {
+    const int warps = impl == AttnImpl::kTensorCoreRows64 ? 4 : impl == AttnImpl::kTensorCoreRows128 ? 8 : 0;
+    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, warps);
   }
-  if (impl == AttnImpl::kTensorCore) return cudaErrorNotSupported;
+  if (impl != AttnImpl::kAuto && impl != AttnImpl::kSimt) return cudaErrorNotSupported;
   if (e == Elem::kF32) {
     return launch(static_cast<float*>(out), static_cast<const float*>(q), static_cast<const float*>(k),
                   static_cast<const float*>(v), cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s);

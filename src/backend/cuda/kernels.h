@@ -39,10 +39,12 @@ cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t 
 cudaError_t reorder_rows(void* out, const void* x, const int32_t* index, int64_t groups, int64_t group_bytes,
                          bool scatter, cudaStream_t s);
 
-// Which attention kernel runs: kAuto takes the tensor-core (bf16 WMMA) one
-// where it applies (bf16, head_dim % 16 == 0, sm_80+), else the SIMT one;
-// kTensorCore fails with cudaErrorNotSupported where it does not apply.
-enum class AttnImpl { kAuto, kSimt, kTensorCore };
+// Which attention kernel runs: kAuto takes the tensor-core (bf16 mma.sync)
+// one where it applies (bf16, head_dim % 16 == 0, sm_80+), else the SIMT one;
+// kTensorCore fails with cudaErrorNotSupported where it does not apply. The
+// tensor-core kernel takes 64 query rows per block (measured faster);
+// kTensorCoreRows64/128 force a block shape (tests and benchmarks compare).
+enum class AttnImpl { kAuto, kSimt, kTensorCore, kTensorCoreRows64, kTensorCoreRows128 };
 
 // Largest head_dim varlen_attention supports.
 constexpr int kMaxAttentionHeadDim = 128;
