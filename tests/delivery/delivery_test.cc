@@ -10,6 +10,7 @@
 #include <fstream>
 #include <thread>
 
+#include "../common/temp_dir.h"
 #include "delivery/ec_storage.h"
 #include "delivery/torch_save.h"
 #include "delivery/vllm_payload.h"
@@ -22,20 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("eric_delivery_" + std::to_string(::getpid()) + "_" + std::to_string(n_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-  static inline int n_ = 0;
-};
+using testing::TempDir;
 
 Tensor pattern(DType dt, Shape shape) {
   auto f = *Tensor::empty(DType::kF32, shape);
@@ -61,7 +49,7 @@ int run_loader(const std::vector<std::string>& files) {
 }
 
 TEST(TorchSaveTest, PayloadsLoadUnderVllmRulesAndTorch) {
-  TempDir dir;
+  TempDir dir{"eric_delivery"};
   std::vector<std::string> files;
   int n = 0;
   auto write = [&](const nlohmann::json& c) {
@@ -94,7 +82,7 @@ TEST(TorchSaveTest, PayloadsLoadUnderVllmRulesAndTorch) {
 
 TEST(TorchSaveTest, LoaderRejectsATamperedPayload) {
   // The checker is not vacuous: flip one data byte (CRC mismatch).
-  TempDir dir;
+  TempDir dir{"eric_delivery"};
   Tensor t = pattern(DType::kF32, {4, 4});
   auto bytes = torch_save(t);
   ASSERT_TRUE(bytes.ok());
@@ -103,7 +91,7 @@ TEST(TorchSaveTest, LoaderRejectsATamperedPayload) {
   ASSERT_NE(data_at, std::string::npos);
   tampered[data_at + 5] ^= 0x01;
   nlohmann::json part = {{"type", "image_embeds"}, {"image_embeds", media::base64_encode(tampered)}};
-  std::string f = (dir.path() / "bad.json").string();
+  std::string f = dir.file("bad.json");
   std::ofstream(f) << make_case(part, "image", t).dump();
   EXPECT_NE(run_loader({f}), 0);
 }
@@ -113,7 +101,7 @@ TEST(TorchSaveTest, LoaderRejectsGlobalsWeightsOnlyForbids) {
   // allowed opcodes (PROTO, GLOBAL, BINUNICODE, TUPLE1, REDUCE, STOP), so the
   // loader's global allow-list — like torch's weights_only unpickler — is what
   // must refuse it.
-  TempDir dir;
+  TempDir dir{"eric_delivery"};
   static const char kPickle[] = "\x80\x02" "cposix\nsystem\n" "X\x04\x00\x00\x00true" "\x85" "R" ".";
   const std::string pkl(kPickle, sizeof(kPickle) - 1);  // holds NUL bytes
   ZipWriter zip;
@@ -124,7 +112,7 @@ TEST(TorchSaveTest, LoaderRejectsGlobalsWeightsOnlyForbids) {
   ASSERT_TRUE(bytes.ok());
   Tensor t = pattern(DType::kF32, {1, 1});
   nlohmann::json part = {{"type", "image_embeds"}, {"image_embeds", media::base64_encode(*bytes)}};
-  std::string f = (dir.path() / "evil.json").string();
+  std::string f = dir.file("evil.json");
   std::ofstream(f) << make_case(part, "image", t).dump();
   EXPECT_NE(run_loader({f}), 0);
 }
@@ -143,7 +131,7 @@ TEST(TorchSaveTest, PartErrors) {
 }
 
 TEST(EcStorageTest, WritesOneEcCacheTensorAtomically) {
-  TempDir dir;
+  TempDir dir{"eric_delivery"};
   Tensor emb = pattern(DType::kBF16, {64, 32});
   std::atomic<bool> done{false};
   std::atomic<int> partial_seen{0};

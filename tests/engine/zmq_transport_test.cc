@@ -15,7 +15,7 @@ using testing::TempDir;
 
 TEST(ZmqTransportTest, RouterDealerRoundTripOverIpc) {
   TempDir dir{"eric_zmq_test"};
-  const std::string endpoint = "ipc://" + (dir.path() / "engine.sock").string();
+  const std::string endpoint = "ipc://" + dir.file("engine.sock");
   zmq::context_t ctx;
   zmq::socket_t router(ctx, zmq::socket_type::router);
   router.set(zmq::sockopt::linger, 0);
@@ -84,7 +84,7 @@ TEST(ZmqTransportTest, ReceiveTimesOutWithNothing) {
   zmq::context_t ctx;
   zmq::socket_t pull(ctx, zmq::socket_type::pull);
   pull.set(zmq::sockopt::linger, 0);
-  pull.bind("ipc://" + (dir.path() / "x.sock").string());
+  pull.bind("ipc://" + dir.file("x.sock"));
   auto start = std::chrono::steady_clock::now();
   auto got = receive_message(pull, false, std::chrono::milliseconds(50));
   ASSERT_TRUE(got.ok());
@@ -94,7 +94,7 @@ TEST(ZmqTransportTest, ReceiveTimesOutWithNothing) {
 
 TEST(ZmqTransportTest, MalformedMessageReportsErrorAndRequestId) {
   TempDir dir{"eric_zmq_test"};
-  const std::string endpoint = "ipc://" + (dir.path() / "x.sock").string();
+  const std::string endpoint = "ipc://" + dir.file("x.sock");
   zmq::context_t ctx;
   zmq::socket_t pull(ctx, zmq::socket_type::pull);
   pull.set(zmq::sockopt::linger, 0);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../common/temp_dir.h"
 #include "media/address_policy.h"
 #include "media/base64.h"
 
@@ -457,8 +458,6 @@ TEST(MediaLoaderData, SplitsCornserveJpegFrameLists) {
 class MediaLoaderFile : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("eric_media_loader_test_" + std::to_string(::getpid()));
-    fs::remove_all(root_);
     fs::create_directories(root_ / "allowed" / "sub");
     fs::create_directories(root_ / "allowed2");
     fs::create_directories(root_ / "outside");
@@ -471,8 +470,6 @@ class MediaLoaderFile : public ::testing::Test {
     fs::create_symlink(root_ / "allowed" / "sub" / "a.png", root_ / "allowed" / "link_in.png");
     fs::create_symlink(root_ / "allowed", root_ / "allowed_via_link");
   }
-  void TearDown() override { fs::remove_all(root_); }
-
   static void write(const fs::path& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
   std::string url(const std::string& rel) const { return "file://" + (root_ / rel).string(); }
   MediaLoader loader(const std::string& allowed = "allowed") const {
@@ -481,7 +478,8 @@ class MediaLoaderFile : public ::testing::Test {
     return MediaLoader(o);
   }
 
-  fs::path root_;
+  testing::TempDir dir_{"eric_media_loader_test"};
+  const fs::path root_ = dir_.path();
 };
 
 TEST_F(MediaLoaderFile, RefusedWithoutAnAllowList) {

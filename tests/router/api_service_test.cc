@@ -27,7 +27,7 @@ class ApiServiceTest : public ::testing::Test {
   void SetUp() override { start(std::chrono::seconds(30)); }
 
   void start(std::chrono::milliseconds engine_timeout) {
-    engine_ = std::make_unique<FakeEngine>(dir_.path);
+    engine_ = std::make_unique<FakeEngine>(dir_.str());
     client_ = *EngineClient::connect(EngineClientOptions{engine_->endpoint(), engine_timeout});
     pool_ = std::make_unique<ProcessorPool>(2, testing::fake_image_loader(), &processor_);
     RequestPolicy policy;

@@ -44,7 +44,7 @@ std::future<Result<engine::EncodeResponse>> submit(EngineClient& c, engine::Enco
 
 TEST(EngineClient, RoundTripsManyRequestsFromManyThreads) {
   testing::TempDir dir;
-  testing::FakeEngine engine(dir.path);
+  testing::FakeEngine engine(dir.str());
   auto client = *EngineClient::connect(EngineClientOptions{engine.endpoint()});
   std::vector<std::thread> threads;
   std::atomic<int> good{0};
@@ -67,7 +67,7 @@ TEST(EngineClient, RoundTripsManyRequestsFromManyThreads) {
 
 TEST(EngineClient, StatusQuery) {
   testing::TempDir dir;
-  testing::FakeEngine engine(dir.path);
+  testing::FakeEngine engine(dir.str());
   auto client = *EngineClient::connect(EngineClientOptions{engine.endpoint()});
   std::promise<Result<engine::StatusReply>> p;
   client->query_status([&](Result<engine::StatusReply> r) { p.set_value(std::move(r)); }, std::chrono::seconds(5));
@@ -79,7 +79,7 @@ TEST(EngineClient, StatusQuery) {
 
 TEST(EngineClient, TimeoutFailsTheRequestOnce) {
   testing::TempDir dir;
-  testing::FakeEngine engine(dir.path);
+  testing::FakeEngine engine(dir.str());
   engine.answer_encodes = false;
   auto client = *EngineClient::connect(EngineClientOptions{engine.endpoint()});
   auto res = submit(*client, one_item("x", 1), std::chrono::milliseconds(100)).get();
@@ -90,7 +90,7 @@ TEST(EngineClient, TimeoutFailsTheRequestOnce) {
 
 TEST(EngineClient, MarkDeadFailsPendingAndLaterRequests) {
   testing::TempDir dir;
-  testing::FakeEngine engine(dir.path);
+  testing::FakeEngine engine(dir.str());
   engine.answer_encodes = false;
   auto client = *EngineClient::connect(EngineClientOptions{engine.endpoint()});
   auto pending = submit(*client, one_item("x", 1));
@@ -108,7 +108,7 @@ TEST(EngineClient, MarkDeadFailsPendingAndLaterRequests) {
 
 TEST(EngineClient, NoEngineTimesOutInsteadOfHanging) {
   testing::TempDir dir;
-  auto client = *EngineClient::connect(EngineClientOptions{"ipc://" + dir.path + "/engine.sock"});
+  auto client = *EngineClient::connect(EngineClientOptions{"ipc://" + dir.file("engine.sock")});
   auto res = submit(*client, one_item("x", 1), std::chrono::milliseconds(100)).get();
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.status().code(), ErrorCode::kDeadlineExceeded);
@@ -116,7 +116,7 @@ TEST(EngineClient, NoEngineTimesOutInsteadOfHanging) {
 
 TEST(EngineClient, ShutdownReachesTheEngineAndDestructionFailsPending) {
   testing::TempDir dir;
-  testing::FakeEngine engine(dir.path);
+  testing::FakeEngine engine(dir.str());
   engine.answer_encodes = false;
   auto client = *EngineClient::connect(EngineClientOptions{engine.endpoint()});
   auto pending = submit(*client, one_item("x", 1));
@@ -138,7 +138,7 @@ Result<engine::StatusReply> status_of(EngineClient& c, std::chrono::milliseconds
 // probes still sent), a new engine on the same endpoint, reconnect, alive.
 TEST(EngineClient, ReconnectsToARestartedEngine) {
   testing::TempDir dir;
-  auto first = std::make_unique<testing::FakeEngine>(dir.path);
+  auto first = std::make_unique<testing::FakeEngine>(dir.str());
   auto client = *EngineClient::connect(EngineClientOptions{first->endpoint()});
   ASSERT_TRUE(submit(*client, one_item("x", 1)).get().ok());
   first.reset();  // the engine dies
@@ -150,7 +150,7 @@ TEST(EngineClient, ReconnectsToARestartedEngine) {
   auto probe = status_of(*client, std::chrono::milliseconds(100));
   EXPECT_FALSE(probe.ok());
 
-  testing::FakeEngine second(dir.path);
+  testing::FakeEngine second(dir.str());
   second.ready = false;  // still loading
   client->reconnect();
   auto loading = status_of(*client, std::chrono::seconds(5));
@@ -215,11 +215,11 @@ TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgainOnProbationInACrashLo
   Metrics metrics;
   auto process = *EngineProcess::spawn({"/bin/sleep", "30"});
   const pid_t first_pid = process->pid();
-  auto engine = std::make_unique<testing::FakeEngine>(dir.path);
+  auto engine = std::make_unique<testing::FakeEngine>(dir.str());
   auto client = *EngineClient::connect(EngineClientOptions{engine->endpoint()});
   EngineSupervisorOptions o;
   o.engine_argv = {"/bin/sleep", "30"};
-  o.run_dir = dir.path;
+  o.run_dir = dir.str();
   o.restart_backoff_initial = std::chrono::milliseconds(100);
   o.start_timeout = std::chrono::seconds(10);
   o.crash_loop_threshold = 1;  // this one death already counts as a crash loop
@@ -235,11 +235,11 @@ TEST(EngineSupervisor, KilledEngineIsReplacedAndServesAgainOnProbationInACrashLo
   }
   ASSERT_TRUE(client->dead());
   EXPECT_EQ(cleanups, 1);
-  EXPECT_FALSE(std::filesystem::exists(dir.path + "/engine.sock")) << "the dead engine's socket file stays";
+  EXPECT_FALSE(std::filesystem::exists(dir.file("engine.sock"))) << "the dead engine's socket file stays";
   EXPECT_NE(metrics.serialize().find("eric_engine_up 0"), std::string::npos);
   // The "new engine" binds the endpoint; the supervisor starts its process
   // after the backoff, reconnects and goes back to serving once it is ready.
-  engine = std::make_unique<testing::FakeEngine>(dir.path);
+  engine = std::make_unique<testing::FakeEngine>(dir.str());
   while (client->dead() && std::chrono::steady_clock::now() - killed_at < std::chrono::seconds(10)) {
     supervisor.tick();
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -261,10 +261,10 @@ TEST(EngineSupervisor, CrashingEngineIsRetriedWithDoublingBackoff) {
   testing::TempDir dir;
   Metrics metrics;
   auto process = *EngineProcess::spawn({"/bin/false"});
-  auto client = *EngineClient::connect(EngineClientOptions{"ipc://" + dir.path + "/engine.sock"});
+  auto client = *EngineClient::connect(EngineClientOptions{"ipc://" + dir.file("engine.sock")});
   EngineSupervisorOptions o;
   o.engine_argv = {"/bin/false"};  // dies at once, every time
-  o.run_dir = dir.path;
+  o.run_dir = dir.str();
   o.restart_backoff_initial = std::chrono::milliseconds(50);
   o.restart_backoff_max = std::chrono::milliseconds(400);
   EngineSupervisor supervisor(o, process, *client, metrics);

@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 TEST(RunDir, CreatedPrivateWithOwner) {
   testing::TempDir base;
-  auto dir = create_run_dir(base.path);
+  auto dir = create_run_dir(base.str());
   ASSERT_TRUE(dir.ok()) << dir.status().to_string();
   struct stat st {};
   ASSERT_EQ(::stat(dir->c_str(), &st), 0);
@@ -32,21 +32,21 @@ TEST(RunDir, CreatedPrivateWithOwner) {
 
 TEST(RunDir, StaleFoldersOfDeadOwnersAreRemovedLiveOnesKept) {
   testing::TempDir base;
-  auto live = *create_run_dir(base.path);
-  auto stale = *create_run_dir(base.path);
+  auto live = *create_run_dir(base.str());
+  auto stale = *create_run_dir(base.str());
   std::ofstream(stale + "/engine.sock") << "x";
   pid_t child = ::fork();
   if (child == 0) ::_exit(0);
   ::waitpid(child, nullptr, 0);  // a pid that no longer exists
   std::ofstream(stale + "/owner.pid") << child << "\n";
-  fs::create_directory(base.path + "/unrelated");
+  fs::create_directory(base.file("unrelated"));
 
-  auto removed = remove_stale_run_dirs(base.path);
+  auto removed = remove_stale_run_dirs(base.str());
   ASSERT_EQ(removed.size(), 1u);
   EXPECT_EQ(removed[0], stale);
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(live));
-  EXPECT_TRUE(fs::exists(base.path + "/unrelated"));
+  EXPECT_TRUE(fs::exists(base.file("unrelated")));
 }
 
 }  // namespace

@@ -3,8 +3,6 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "router/run_dir.h"
-
 namespace eric::router::testing {
 
 Result<models::ProcessedItem> FakeProcessor::process_image(const media::RgbImage& image,
@@ -36,8 +34,5 @@ ImageLoader fake_image_loader() {
     return image;
   };
 }
-
-TempDir::TempDir() : path(*create_run_dir("/tmp")) {}
-TempDir::~TempDir() { (void)remove_run_dir(path); }
 
 }  // namespace eric::router::testing

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "../common/temp_dir.h"
 #include "media/image.h"
 #include "models/model.h"
 #include "router/processor_pool.h"
@@ -24,10 +25,6 @@ class FakeProcessor : public models::ModalityProcessor {
 ImageLoader fake_image_loader();
 
 // A fresh private folder, removed by the destructor.
-struct TempDir {
-  TempDir();
-  ~TempDir();
-  std::string path;
-};
+using eric::testing::TempDir;
 
 }  // namespace eric::router::testing

@@ -101,7 +101,7 @@ int check_with_loader(const json& part, const std::string& modality, const Tenso
              {{"dtype", std::string(dtype_name(expected.dtype()))},
               {"shape", expected.shape().dims()},
               {"data_b64", raw_b64(expected)}}}};
-  const std::string f = dir.path + "/case.json";
+  const std::string f = dir.file("case.json");
   std::ofstream(f) << c.dump();
   std::string cmd = "/usr/bin/python3 " ERIC_SOURCE_DIR "/tools/reference/vllm_embeds_loader.py --require-torch '" + f + "'";
   return std::system(cmd.c_str());
@@ -152,8 +152,8 @@ TEST(VllmFormatTest, EmbeddingsAnswer) {
 TEST(VllmFormatTest, EcStorageInTheLlmDtype) {
   testing::TempDir dir;
   ItemEmbedding item{"req-1", f32_pattern(6, 4), "image", Tensor()};
-  ASSERT_TRUE(write_ec_storage(dir.path, item, VllmDelivery{DType::kBF16, 2}).ok());
-  auto f = SafetensorsFile::open(delivery::ec_cache_path(dir.path, "req-1"));
+  ASSERT_TRUE(write_ec_storage(dir.str(), item, VllmDelivery{DType::kBF16, 2}).ok());
+  auto f = SafetensorsFile::open(delivery::ec_cache_path(dir.str(), "req-1"));
   ASSERT_TRUE(f.ok()) << f.status().to_string();
   EXPECT_EQ(f->names(), std::vector<std::string>{"ec_cache"});
   auto t = f->get("ec_cache");
@@ -163,7 +163,7 @@ TEST(VllmFormatTest, EcStorageInTheLlmDtype) {
   EXPECT_EQ(t->shape(), expected.shape());
   EXPECT_EQ(std::memcmp(t->raw_data(), expected.raw_data(), expected.nbytes()), 0);
   ItemEmbedding bad_id{"../x", f32_pattern(1, 4), "image", Tensor()};
-  EXPECT_FALSE(write_ec_storage(dir.path, bad_id, VllmDelivery{}).ok());
+  EXPECT_FALSE(write_ec_storage(dir.str(), bad_id, VllmDelivery{}).ok());
 }
 
 const char* kChat = R"({

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "../common/temp_dir.h"
 #include "sidecar/producer.h"
 #include "sidecar/server.h"
 
@@ -12,17 +13,14 @@ namespace eric::sidecar {
 namespace {
 
 using namespace std::chrono_literals;
-namespace fs = std::filesystem;
 
 class ProducerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("eric-sidecar-producer-{}", getpid());
-    fs::create_directories(dir_);
     SidecarOptions o;
     o.node = "a";
     ASSERT_TRUE(o.registry.add({"a", "127.0.0.1:0", {0, 1}}).ok());
-    o.control_socket = (dir_ / "a.sock").string();
+    o.control_socket = dir_.file("a.sock");
     o.arena_bytes = 64 << 10;
     o.alloc_wait = 200ms;
     auto s = SidecarServer::start(std::move(o));
@@ -31,7 +29,6 @@ class ProducerTest : public ::testing::Test {
   }
   void TearDown() override {
     server_.reset();
-    fs::remove_all(dir_);
   }
   engine::EncodeRequest request(std::vector<std::vector<std::vector<int32_t>>> receivers) {
     engine::EncodeRequest r;
@@ -54,18 +51,18 @@ class ProducerTest : public ::testing::Test {
     }
     return resp;
   }
-  fs::path dir_;
+  testing::TempDir dir_{"eric_sidecar_producer"};
   std::unique_ptr<SidecarServer> server_;
 };
 
 TEST_F(ProducerTest, DeliversItemsWithReceiversAndLeavesTheOthers) {
-  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  EmbeddingSender sender(dir_.file("a.sock"), 2000ms);
   auto req = request({{{0}}, {}, {{1}}});
   auto resp = response(3, 4);
   sender.deliver_batch(req, resp);
   ASSERT_EQ(resp.code, ErrorCode::kOk) << resp.error_message;
   EXPECT_EQ(resp.items.size(), 3u);
-  auto c1 = SidecarClient::connect((dir_ / "a.sock").string(), 1);
+  auto c1 = SidecarClient::connect(dir_.file("a.sock"), 1);
   ASSERT_TRUE(c1.ok());
   auto v = (*c1)->recv("item-2", 0, 0ms);
   ASSERT_TRUE(v.ok()) << v.status().to_string();
@@ -76,7 +73,7 @@ TEST_F(ProducerTest, DeliversItemsWithReceiversAndLeavesTheOthers) {
 }
 
 TEST_F(ProducerTest, AFullArenaFailsOnlyTheItemThatDidNotFitNamingItAs503) {
-  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  EmbeddingSender sender(dir_.file("a.sock"), 2000ms);
   // 64 KiB arena; each item is 32 rows x 8 floats = 1 KiB -> 4 KiB pages: the 17th cannot fit.
   std::vector<std::vector<std::vector<int32_t>>> receivers(17, {{0}});
   auto req = request(receivers);
@@ -95,7 +92,7 @@ TEST_F(ProducerTest, AFullArenaFailsOnlyTheItemThatDidNotFitNamingItAs503) {
 }
 
 TEST_F(ProducerTest, AnUnknownReceiverFailsOnlyItsItemAndTheNextItemIsStillDelivered) {
-  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  EmbeddingSender sender(dir_.file("a.sock"), 2000ms);
   auto req = request({{{0}}, {{7}}, {{1}}});  // rank 7 is in no sidecar's registry entry
   auto resp = response(3, 2);
   sender.deliver_batch(req, resp);
@@ -107,7 +104,7 @@ TEST_F(ProducerTest, AnUnknownReceiverFailsOnlyItsItemAndTheNextItemIsStillDeliv
   EXPECT_NE(resp.items[1].error_message.find("item 'item-1': sidecar delivery failed"), std::string::npos)
       << resp.items[1].error_message;
   EXPECT_NE(resp.items[1].error_message.find("receiver rank 7"), std::string::npos) << resp.items[1].error_message;
-  auto c1 = SidecarClient::connect((dir_ / "a.sock").string(), 1);
+  auto c1 = SidecarClient::connect(dir_.file("a.sock"), 1);
   ASSERT_TRUE(c1.ok());
   auto v = (*c1)->recv("item-2", 0, 0ms);  // delivered after its batch-mate failed
   ASSERT_TRUE(v.ok()) << v.status().to_string();
@@ -115,7 +112,7 @@ TEST_F(ProducerTest, AnUnknownReceiverFailsOnlyItsItemAndTheNextItemIsStillDeliv
 }
 
 TEST_F(ProducerTest, ReconnectsAfterTheSidecarRestarted) {
-  EmbeddingSender sender((dir_ / "a.sock").string(), 2000ms);
+  EmbeddingSender sender(dir_.file("a.sock"), 2000ms);
   auto req = request({{{0}}});
   auto resp = response(1, 1);
   sender.deliver_batch(req, resp);

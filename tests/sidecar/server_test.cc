@@ -11,6 +11,7 @@
 #include <numeric>
 #include <thread>
 
+#include "../common/temp_dir.h"
 #include "sidecar/client.h"
 #include "sidecar/server.h"
 
@@ -35,15 +36,12 @@ uint16_t free_port() {
 class SidecarPair : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("eric-sidecar-test-{}-{}", getpid(), counter_++);
-    fs::create_directories(dir_);
     addr_a_ = fmt::format("127.0.0.1:{}", free_port());
     addr_b_ = fmt::format("127.0.0.1:{}", free_port());
   }
   void TearDown() override {
     a_.reset();
     b_.reset();
-    fs::remove_all(dir_);
   }
   RankRegistry registry() {
     RankRegistry r;
@@ -69,7 +67,7 @@ class SidecarPair : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status().to_string();
     return s.ok() ? std::move(s).value() : nullptr;
   }
-  std::string socket_of(const std::string& node) { return (dir_ / (node + ".sock")).string(); }
+  std::string socket_of(const std::string& node) { return dir_.file(node + ".sock"); }
   std::unique_ptr<SidecarClient> client(const std::string& node, int32_t rank) {
     auto c = SidecarClient::connect(socket_of(node), rank, 2000ms);
     EXPECT_TRUE(c.ok()) << c.status().to_string();
@@ -77,8 +75,7 @@ class SidecarPair : public ::testing::Test {
   }
   static nlohmann::json stats(SidecarClient& c) { return nlohmann::json::parse(*c.stats()); }
 
-  static inline int counter_ = 0;
-  fs::path dir_;
+  testing::TempDir dir_{"eric_sidecar_test"};
   std::string addr_a_, addr_b_;
   std::unique_ptr<SidecarServer> a_, b_;
 };
