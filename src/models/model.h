@@ -100,9 +100,29 @@ class ModalityProcessor {
   }
 };
 
+// Where an encoder runs (`--device`).
+enum class Device { kCpu, kCuda };
+inline std::string_view device_name(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
+inline Result<Device> device_from_string(std::string_view name) {
+  if (name == "cpu") return Device::kCpu;
+  if (name == "cuda") return Device::kCuda;
+  return InvalidArgument("unknown device '{}' (cpu or cuda)", name);
+}
+// `--cuda-dtype`: bf16 (default) or f32 weights and activations on the GPU.
+inline Result<DType> cuda_dtype_from_string(std::string_view name) {
+  if (name == "bf16" || name == "bfloat16") return DType::kBF16;
+  if (name == "f32" || name == "float32") return DType::kF32;
+  return InvalidArgument("unknown CUDA compute dtype '{}' (bf16 or f32)", name);
+}
+
 struct EncoderOptions {
   DType compute_dtype = DType::kF32;  // activations: f32 (bf16 where supported)
   int num_threads = 0;                // 0: the global pool
+  // kCuda: weights uploaded to GPU `device_index` at load (worker rank r
+  // uses GPU r) and every forward pass runs there in `cuda_dtype`.
+  Device device = Device::kCpu;
+  int device_index = 0;
+  DType cuda_dtype = DType::kBF16;
   // Tensor parallelism: this process holds rank()'s shard of the weights
   // (column-parallel: QKV per head, MLP up/gate, merger fc1; row-parallel:
   // attention out-proj, MLP down, merger fc2, followed by all_reduce_sum).

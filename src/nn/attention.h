@@ -24,6 +24,9 @@ class VisionAttention {
                          const std::vector<int64_t>& cu_seqlens) const;
 
   int64_t head_dim() const { return head_dim_; }
+  int64_t local_heads() const { return local_heads_; }
+  const Linear& qkv() const { return qkv_; }
+  const Linear& proj() const { return proj_; }
 
  private:
   Linear qkv_, proj_;

@@ -21,6 +21,9 @@ class MLP {
                   Activation act, const std::string& fc1_name = "fc1", const std::string& fc2_name = "fc2",
                   const TensorParallel& parallel = {});
   Result<Tensor> forward(const Tensor& x) const;
+  const Linear& fc1() const { return fc1_; }
+  const Linear& fc2() const { return fc2_; }
+  Activation activation() const { return act_; }
 
  private:
   Linear fc1_, fc2_;
@@ -35,6 +38,9 @@ class GatedMLP {
   static GatedMLP load(WeightLoader& loader, const std::string& prefix, int64_t dim, int64_t hidden, bool bias,
                        const TensorParallel& parallel = {});
   Result<Tensor> forward(const Tensor& x) const;
+  const Linear& gate() const { return gate_; }
+  const Linear& up() const { return up_; }
+  const Linear& down() const { return down_; }
 
  private:
   Linear gate_, up_, down_;

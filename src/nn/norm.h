@@ -15,6 +15,9 @@ class LayerNorm {
   // `<prefix>.weight` [dim] and `<prefix>.bias` [dim].
   static LayerNorm load(WeightLoader& loader, const std::string& prefix, int64_t dim, float eps);
   Result<Tensor> forward(const Tensor& x) const;
+  const Tensor& gamma() const { return gamma_; }
+  const Tensor& beta() const { return beta_; }
+  float eps() const { return eps_; }
 
  private:
   Tensor gamma_, beta_;
@@ -27,6 +30,8 @@ class RMSNorm {
   // `<prefix>.weight` [dim] (no bias).
   static RMSNorm load(WeightLoader& loader, const std::string& prefix, int64_t dim, float eps);
   Result<Tensor> forward(const Tensor& x) const;
+  const Tensor& gamma() const { return gamma_; }
+  float eps() const { return eps_; }
 
  private:
   Tensor gamma_;
@@ -40,6 +45,10 @@ class Norm {
   Norm() = default;
   static Norm load(WeightLoader& loader, const std::string& prefix, int64_t dim, float eps, Kind kind);
   Result<Tensor> forward(const Tensor& x) const;
+  // The loaded parameters (for copies on other devices).
+  Kind kind() const { return kind_; }
+  const LayerNorm& layer_norm() const { return layer_norm_; }
+  const RMSNorm& rms_norm() const { return rms_norm_; }
 
  private:
   Kind kind_ = Kind::kLayerNorm;

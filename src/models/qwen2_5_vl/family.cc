@@ -14,7 +14,7 @@ std::vector<std::string> encoder_prefixes(const ModelConfig&) { return {"visual.
 Result<std::unique_ptr<Encoder>> load_encoder(const ModelConfig& config, const WeightMap& weights,
                                               const EncoderOptions& options) {
   ERIC_ASSIGN_OR_RETURN(qwen2_vl::VisionConfig cfg, qwen2_vl::VisionConfig::parse_qwen2_5_vl(config.config));
-  ERIC_ASSIGN_OR_RETURN(auto encoder, Qwen25VisionEncoder::load(cfg, weights, options));
+  ERIC_ASSIGN_OR_RETURN(auto encoder, load_qwen2_5_vl_encoder(cfg, weights, options));
   return std::unique_ptr<Encoder>(std::move(encoder));
 }
 

@@ -14,6 +14,8 @@ namespace eric::models::qwen2_5_vl {
 
 class Qwen25VisionEncoder : public qwen2_vl::PackedVisionEncoder {
  public:
+  // RMSNorm, gated SiLU MLPs with biases.
+  static qwen2_vl::BlockStyle style() { return qwen2_vl::BlockStyle{nn::Norm::Kind::kRMSNorm, true}; }
   static Result<std::unique_ptr<Qwen25VisionEncoder>> load(const qwen2_vl::VisionConfig& cfg,
                                                            const WeightMap& weights,
                                                            const EncoderOptions& options = {});
@@ -23,5 +25,11 @@ class Qwen25VisionEncoder : public qwen2_vl::PackedVisionEncoder {
   explicit Qwen25VisionEncoder(qwen2_vl::VisionConfig cfg) : PackedVisionEncoder(std::move(cfg)) {}
   qwen2_vl::VisionTowerWeights w_;
 };
+
+// The family's encoder where options.device says: Qwen25VisionEncoder on the
+// CPU, or the CUDA tower (qwen2_vl/device_encoder.h) with window_plan.
+Result<std::unique_ptr<qwen2_vl::PackedVisionEncoder>> load_qwen2_5_vl_encoder(const qwen2_vl::VisionConfig& cfg,
+                                                                               const WeightMap& weights,
+                                                                               const EncoderOptions& options = {});
 
 }  // namespace eric::models::qwen2_5_vl

@@ -1,8 +1,6 @@
 #include "models/qwen2_5_vl/window_index.h"
 
-#include <cstring>
-
-#include "common/thread_pool.h"
+#include <algorithm>
 
 namespace eric::models::qwen2_5_vl {
 
@@ -39,33 +37,20 @@ WindowLayout window_layout(const std::vector<qwen2_vl::GridTHW>& grids, const qw
   return out;
 }
 
-Result<Tensor> gather_row_groups(const Tensor& x, const std::vector<int64_t>& index, int64_t group) {
-  const int64_t d = x.dim(1);
-  const int64_t n = static_cast<int64_t>(index.size());
-  if (n * group != x.dim(0)) {
-    return InvalidArgument("window reorder: {} groups of {} rows do not cover {} rows", n, group, x.dim(0));
+Result<qwen2_vl::TowerPlan> window_plan(const std::vector<qwen2_vl::GridTHW>& grids, const qwen2_vl::VisionConfig& cfg) {
+  qwen2_vl::TowerPlan plan;
+  WindowLayout layout = window_layout(grids, cfg);
+  plan.window_index = std::move(layout.window_index);
+  plan.cu_window = std::move(layout.cu_window_seqlens);
+  // Full attention still stays within each frame; windows are never larger.
+  plan.cu_full = qwen2_vl::frame_cu_seqlens(grids);
+  plan.full_attention_block.assign(static_cast<size_t>(cfg.depth), false);
+  for (int64_t b : cfg.fullatt_block_indexes) {
+    if (b >= 0 && b < cfg.depth) plan.full_attention_block[static_cast<size_t>(b)] = true;
   }
-  ERIC_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(DType::kF32, x.shape()));
-  const float* src = x.data<float>();
-  float* dst = out.mutable_data<float>();
-  const size_t bytes = sizeof(float) * static_cast<size_t>(group * d);
-  ThreadPool::global().parallel_for(n, 64, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) std::memcpy(dst + i * group * d, src + index[i] * group * d, bytes);
-  });
-  return out;
-}
-
-Result<Tensor> scatter_rows(const Tensor& x, const std::vector<int64_t>& index) {
-  const int64_t d = x.dim(1);
-  const int64_t n = static_cast<int64_t>(index.size());
-  if (n != x.dim(0)) return InvalidArgument("window restore: {} indices for {} rows", n, x.dim(0));
-  ERIC_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(DType::kF32, x.shape()));
-  const float* src = x.data<float>();
-  float* dst = out.mutable_data<float>();
-  ThreadPool::global().parallel_for(n, 64, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) std::memcpy(dst + index[i] * d, src + i * d, sizeof(float) * d);
-  });
-  return out;
+  ERIC_ASSIGN_OR_RETURN(Tensor angles, qwen2_vl::rotary_angles(grids, cfg.head_dim(), cfg.spatial_merge_size));
+  ERIC_ASSIGN_OR_RETURN(plan.angles, qwen2_vl::gather_row_groups(angles, plan.window_index, cfg.merge_unit()));
+  return plan;
 }
 
 }  // namespace eric::models::qwen2_5_vl

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "models/qwen2_vl/tower_plan.h"
 #include "models/qwen2_vl/vision_common.h"
 
 namespace eric::models::qwen2_5_vl {
@@ -21,9 +22,12 @@ struct WindowLayout {
 
 WindowLayout window_layout(const std::vector<qwen2_vl::GridTHW>& grids, const qwen2_vl::VisionConfig& cfg);
 
-// out[i] = x[index[i]] in groups of `group` rows (x [n * group, d]).
-Result<Tensor> gather_row_groups(const Tensor& x, const std::vector<int64_t>& index, int64_t group);
-// out[index[i]] = x[i] (rows): the inverse of gather_row_groups with group 1.
-Result<Tensor> scatter_rows(const Tensor& x, const std::vector<int64_t>& index);
+// The plan both towers (CPU, CUDA) run: patches reordered window by window,
+// window attention except in cfg.fullatt_block_indexes, angles reordered.
+Result<qwen2_vl::TowerPlan> window_plan(const std::vector<qwen2_vl::GridTHW>& grids, const qwen2_vl::VisionConfig& cfg);
+
+// The host reorderings, shared with the plan (qwen2_vl/tower_plan.h).
+using qwen2_vl::gather_row_groups;
+using qwen2_vl::scatter_rows;
 
 }  // namespace eric::models::qwen2_5_vl

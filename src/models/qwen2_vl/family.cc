@@ -13,7 +13,7 @@ std::vector<std::string> encoder_prefixes(const ModelConfig&) { return {"visual.
 Result<std::unique_ptr<Encoder>> load_encoder(const ModelConfig& config, const WeightMap& weights,
                                               const EncoderOptions& options) {
   ERIC_ASSIGN_OR_RETURN(VisionConfig cfg, VisionConfig::parse_qwen2_vl(config.config));
-  ERIC_ASSIGN_OR_RETURN(auto encoder, Qwen2VisionEncoder::load(cfg, weights, options));
+  ERIC_ASSIGN_OR_RETURN(auto encoder, load_qwen2_vl_encoder(cfg, weights, options));
   return std::unique_ptr<Encoder>(std::move(encoder));
 }
 

@@ -197,6 +197,25 @@ Result<VisionTowerWeights> VisionTowerWeights::load(const WeightMap& weights, co
   return w;
 }
 
+Result<Tensor> VisionTowerWeights::forward(const TowerPlan& plan, const Tensor& pixel_values,
+                                           int64_t merge_unit) const {
+  if (plan.full_attention_block.size() != blocks.size()) {
+    return InvalidArgument("tower plan covers {} blocks, the tower has {}", plan.full_attention_block.size(),
+                           blocks.size());
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor x, patch_embed.forward(pixel_values));
+  if (plan.reorders()) {
+    ERIC_ASSIGN_OR_RETURN(x, gather_row_groups(x, plan.window_index, merge_unit));
+  }
+  ERIC_ASSIGN_OR_RETURN(auto cos_sin, rotary_cos_sin(plan.angles));
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    ERIC_RETURN_IF_ERROR(blocks[i].forward(x, cos_sin.first, cos_sin.second, plan.cu_seqlens(i)));
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor merged, merger.forward(x));
+  if (!plan.reorders()) return merged;
+  return scatter_rows(merged, plan.window_index);
+}
+
 namespace {
 // The item's pixel tensor and grid, under the image or the video names.
 Status item_inputs(const ProcessedItem& item, size_t index, const Tensor** pixels, const Tensor** grid) {

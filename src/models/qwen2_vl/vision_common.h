@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/model.h"
+#include "models/qwen2_vl/tower_plan.h"
 #include "models/qwen2_vl/vision_config.h"
 #include "nn/attention.h"
 #include "nn/linear.h"
@@ -47,6 +48,7 @@ class PatchEmbed {
  public:
   static PatchEmbed load(nn::WeightLoader& loader, const std::string& prefix, const VisionConfig& cfg);
   Result<Tensor> forward(const Tensor& pixel_values) const { return proj_.forward(pixel_values); }
+  const nn::Linear& proj() const { return proj_; }  // [embed_dim, patch_dim], no bias
 
  private:
   nn::Linear proj_;
@@ -66,6 +68,14 @@ class VisionBlock {
   // In place on x [tokens, embed_dim].
   Status forward(Tensor& x, const Tensor& cos, const Tensor& sin, const std::vector<int64_t>& cu_seqlens) const;
 
+  // The loaded layers (for copies on other devices).
+  const nn::Norm& norm1() const { return norm1_; }
+  const nn::Norm& norm2() const { return norm2_; }
+  const nn::VisionAttention& attn() const { return attn_; }
+  bool gated() const { return gated_; }
+  const nn::MLP& mlp() const { return mlp_; }
+  const nn::GatedMLP& gated_mlp() const { return gated_mlp_; }
+
  private:
   nn::Norm norm1_, norm2_;
   nn::VisionAttention attn_;
@@ -81,6 +91,9 @@ class PatchMerger {
   static PatchMerger load(nn::WeightLoader& loader, const std::string& prefix, const VisionConfig& cfg,
                           nn::Norm::Kind norm, const nn::TensorParallel& tp = {});
   Result<Tensor> forward(const Tensor& x) const;
+  const nn::Norm& ln_q() const { return ln_q_; }
+  const nn::MLP& mlp() const { return mlp_; }
+  int64_t merged_dim() const { return merged_dim_; }
 
  private:
   nn::Norm ln_q_;
@@ -100,6 +113,11 @@ struct VisionTowerWeights {
   // attention heads and MLP, and of the merger's MLP.
   static Result<VisionTowerWeights> load(const WeightMap& weights, const VisionConfig& cfg, const BlockStyle& style,
                                          const EncoderOptions& options = {});
+
+  // The tower on the CPU: patch embedding, reorder by the plan, the blocks on
+  // the plan's segments, the merger, merged tokens back in processor order.
+  // pixel_values [patches, patch_dim] float32 -> [patches / merge_unit, out_hidden].
+  Result<Tensor> forward(const TowerPlan& plan, const Tensor& pixel_values, int64_t merge_unit) const;
 };
 
 // An Encoder over packed batches: encode() concatenates the items' patches,

@@ -1,0 +1,144 @@
+#include "models/qwen2_vl/vision_tower_cuda.h"
+
+#include <cuda_runtime.h>
+
+#include "backend/cuda/cuda_error.h"
+#include "backend/cuda/device_query.h"
+
+namespace eric::models::qwen2_vl {
+
+Result<CudaVisionTower> CudaVisionTower::upload(cuda::Context& ctx, const VisionTowerWeights& w,
+                                                const VisionConfig& cfg, DType dtype) {
+  if (dtype != DType::kBF16 && dtype != DType::kF32) {
+    return InvalidArgument("CUDA vision tower: compute dtype {} (bf16 or f32)", dtype_name(dtype));
+  }
+  CudaVisionTower t;
+  t.dtype_ = dtype;
+  t.merge_unit_ = cfg.merge_unit();
+  t.merged_dim_ = w.merger.merged_dim();
+  ERIC_ASSIGN_OR_RETURN(t.patch_embed_, nn::CudaLinear::upload(ctx, w.patch_embed.proj(), dtype));
+  for (size_t i = 0; i < w.blocks.size(); ++i) {
+    const VisionBlock& b = w.blocks[i];
+    Block d;
+    auto uploaded = [&]() -> Status {
+      ERIC_ASSIGN_OR_RETURN(d.norm1, nn::CudaNorm::upload(ctx, b.norm1(), dtype));
+      ERIC_ASSIGN_OR_RETURN(d.norm2, nn::CudaNorm::upload(ctx, b.norm2(), dtype));
+      ERIC_ASSIGN_OR_RETURN(d.attn, nn::CudaVisionAttention::upload(ctx, b.attn(), dtype));
+      d.gated = b.gated();
+      if (d.gated) {
+        ERIC_ASSIGN_OR_RETURN(d.gated_mlp, nn::CudaGatedMLP::upload(ctx, b.gated_mlp(), dtype));
+      } else {
+        ERIC_ASSIGN_OR_RETURN(d.mlp, nn::CudaMLP::upload(ctx, b.mlp(), dtype));
+      }
+      return Status::Ok();
+    }();
+    if (!uploaded.ok()) return uploaded.with_context(fmt::format("uploading vision block {}", i));
+    t.blocks_.push_back(std::move(d));
+  }
+  ERIC_ASSIGN_OR_RETURN(t.ln_q_, nn::CudaNorm::upload(ctx, w.merger.ln_q(), dtype));
+  ERIC_ASSIGN_OR_RETURN(t.merger_mlp_, nn::CudaMLP::upload(ctx, w.merger.mlp(), dtype));
+  // The host tensors may be freed as soon as this returns: upload() copied
+  // them into pinned staging; wait for the copies so load errors show here.
+  ERIC_RETURN_IF_ERROR(ctx.synchronize());
+  return t;
+}
+
+Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const TowerPlan& plan,
+                                                    const Tensor& pixel_values) const {
+  if (plan.full_attention_block.size() != blocks_.size()) {
+    return InvalidArgument("tower plan covers {} blocks, the CUDA tower has {}", plan.full_attention_block.size(),
+                           blocks_.size());
+  }
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor px, cuda::upload(pixel_values, dtype_, ctx));
+  return forward(ctx, plan, px);
+}
+
+Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const TowerPlan& plan,
+                                                    const cuda::DeviceTensor& pixels) const {
+  if (plan.full_attention_block.size() != blocks_.size()) {
+    return InvalidArgument("tower plan covers {} blocks, the CUDA tower has {}", plan.full_attention_block.size(),
+                           blocks_.size());
+  }
+  ERIC_RETURN_IF_ERROR(pixels.expect_dtype(dtype_, "CUDA vision tower pixel values"));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor x, patch_embed_.forward(ctx, pixels));
+  if (plan.reorders()) {
+    ERIC_ASSIGN_OR_RETURN(x, cuda::gather_row_groups(ctx, x, plan.window_index, merge_unit_));
+  }
+  // cos/sin of the plan's angles, computed on the host (as the CPU tower) and
+  // uploaded once per forward; rotary wants them float32 in either dtype.
+  ERIC_ASSIGN_OR_RETURN(auto cos_sin, rotary_cos_sin(plan.angles));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor cos, cuda::upload(cos_sin.first, DType::kF32, ctx));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor sin, cuda::upload(cos_sin.second, DType::kF32, ctx));
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, b.norm1.forward(ctx, x));
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor a, b.attn.forward(ctx, h, cos, sin, plan.cu_seqlens(i)));
+    ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, a));
+    ERIC_ASSIGN_OR_RETURN(h, b.norm2.forward(ctx, x));
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor m, b.gated ? b.gated_mlp.forward(ctx, h) : b.mlp.forward(ctx, h));
+    ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, m));
+  }
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, ln_q_.forward(ctx, x));
+  ERIC_ASSIGN_OR_RETURN(h, h.reshape({-1, merged_dim_}));  // merge_unit consecutive patches per row
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor merged, merger_mlp_.forward(ctx, h));
+  if (!plan.reorders()) return merged;
+  return cuda::scatter_rows(ctx, merged, plan.window_index);
+}
+
+Result<std::unique_ptr<CudaVisionEncoder>> CudaVisionEncoder::load(const VisionConfig& cfg, const WeightMap& weights,
+                                                                   const BlockStyle& style, PlanBuilder plan,
+                                                                   const EncoderOptions& options) {
+  if (options.collective && options.collective->world_size() > 1) {
+    return Unimplemented("--device cuda with tensor parallelism ({} ranks) needs NCCL, which eric does not use yet; "
+                         "run one worker per GPU without --tp",
+                         options.collective->world_size());
+  }
+  if (options.cuda_dtype != DType::kBF16 && options.cuda_dtype != DType::kF32) {
+    return InvalidArgument("--cuda-dtype {}: bf16 or f32", dtype_name(options.cuda_dtype));
+  }
+  auto devices = cuda::list_devices();
+  if (!devices.ok()) {
+    return Unavailable("--device cuda: no usable GPU on this machine ({})", devices.status().message());
+  }
+  if (options.device_index < 0 || options.device_index >= static_cast<int>(devices->size())) {
+    return Unavailable("--device cuda: GPU {} requested, but {} CUDA device(s) are visible", options.device_index,
+                       devices->size());
+  }
+  std::unique_ptr<CudaVisionEncoder> e(new CudaVisionEncoder(cfg, plan));
+  auto ctx = cuda::Context::create(options.device_index);
+  if (!ctx.ok()) return ctx.status().with_context(fmt::format("--device cuda: GPU {}", options.device_index));
+  e->ctx_ = std::move(ctx).value();
+  {
+    // Host weights (float32) live only until they are on the device.
+    EncoderOptions host = options;
+    host.collective = nullptr;
+    ERIC_ASSIGN_OR_RETURN(VisionTowerWeights w, VisionTowerWeights::load(weights, cfg, style, host));
+    auto tower = CudaVisionTower::upload(*e->ctx_, w, cfg, options.cuda_dtype);
+    if (!tower.ok()) {
+      return tower.status().with_context(fmt::format("uploading the vision tower to GPU {}", options.device_index));
+    }
+    e->tower_ = std::move(tower).value();
+  }
+  return e;
+}
+
+CudaVisionEncoder::~CudaVisionEncoder() {
+  if (ctx_) (void)ctx_->synchronize();
+}
+
+Result<cuda::DeviceTensor> CudaVisionEncoder::forward_on_device(const Tensor& pixel_values,
+                                                                const std::vector<GridTHW>& grids) const {
+  ERIC_RETURN_IF_ERROR(validate_inputs(cfg_, pixel_values, grids));
+  ERIC_ASSIGN_OR_RETURN(TowerPlan plan, plan_(grids, cfg_));
+  // CUDA's current device is per host thread; the serving thread may not be the loading one.
+  ERIC_CUDA_RETURN_IF_ERROR(cudaSetDevice(ctx_->device()), "set device");
+  return tower_.forward(*ctx_, plan, pixel_values);
+}
+
+Result<Tensor> CudaVisionEncoder::forward(const Tensor& pixel_values, const std::vector<GridTHW>& grids) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor out, forward_on_device(pixel_values, grids));
+  return cuda::download_f32(out, *ctx_);  // waits for the stream
+}
+
+}  // namespace eric::models::qwen2_vl

@@ -1,0 +1,150 @@
+#include "nn/cuda/layers.h"
+
+#include <cmath>
+
+namespace eric::nn {
+
+namespace {
+Result<cuda::DeviceTensor> upload_defined(cuda::Context& ctx, const Tensor& t, DType dtype, std::string_view what) {
+  if (!t.defined()) return Internal("{}: the CPU layer has no weights to upload", what);
+  return cuda::upload(t, dtype, ctx);
+}
+}  // namespace
+
+cuda::kernels::Act cuda_activation(Activation a) {
+  switch (a) {
+    case Activation::kQuickGelu: return cuda::kernels::Act::kQuickGelu;
+    case Activation::kGeluErf: return cuda::kernels::Act::kGeluErf;
+    case Activation::kGeluTanh: return cuda::kernels::Act::kGeluTanh;
+    case Activation::kSilu: return cuda::kernels::Act::kSilu;
+  }
+  return cuda::kernels::Act::kNone;
+}
+
+Result<CudaLinear> CudaLinear::upload(cuda::Context& ctx, const Tensor& weight, const Tensor& bias, DType dtype) {
+  if (!weight.defined() || weight.rank() != 2) return InvalidArgument("cuda Linear: weight must be [out, in]");
+  if (bias.defined() && (bias.rank() != 1 || bias.dim(0) != weight.dim(0))) {
+    return InvalidArgument("cuda Linear: bias {} does not match weight {}", bias.shape().to_string(),
+                           weight.shape().to_string());
+  }
+  CudaLinear l;
+  ERIC_ASSIGN_OR_RETURN(l.weight_, cuda::upload(weight, dtype, ctx));
+  if (bias.defined()) {
+    ERIC_ASSIGN_OR_RETURN(l.bias_, cuda::upload(bias, dtype, ctx));
+  }
+  return l;
+}
+
+Result<CudaLinear> CudaLinear::upload(cuda::Context& ctx, const Linear& cpu, DType dtype) {
+  if (!cpu.weight().defined()) return Internal("cuda Linear: the CPU layer has no weights to upload");
+  if (cpu.shard().kind == ParallelKind::kRow && cpu.shard().world_size > 1) {
+    return Unimplemented("cuda Linear: row-parallel shards over {} ranks need a device all-reduce (NCCL), not yet "
+                         "available", cpu.shard().world_size);
+  }
+  return upload(ctx, cpu.weight(), cpu.bias(), dtype);
+}
+
+Result<cuda::DeviceTensor> CudaLinear::forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
+  if (!weight_.defined()) return Internal("cuda Linear used without weights");
+  return cuda::linear(ctx, x, weight_, bias());
+}
+
+Result<cuda::DeviceTensor> CudaLinear::forward_no_bias(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
+  if (!weight_.defined()) return Internal("cuda Linear used without weights");
+  return cuda::linear(ctx, x, weight_, nullptr);
+}
+
+Result<CudaNorm> CudaNorm::upload(cuda::Context& ctx, const Norm& cpu, DType dtype) {
+  CudaNorm n;
+  n.kind_ = cpu.kind();
+  if (cpu.kind() == Norm::Kind::kLayerNorm) {
+    ERIC_ASSIGN_OR_RETURN(n.gamma_, upload_defined(ctx, cpu.layer_norm().gamma(), dtype, "cuda LayerNorm weight"));
+    if (cpu.layer_norm().beta().defined()) {
+      ERIC_ASSIGN_OR_RETURN(n.beta_, cuda::upload(cpu.layer_norm().beta(), dtype, ctx));
+    }
+    n.eps_ = cpu.layer_norm().eps();
+  } else {
+    ERIC_ASSIGN_OR_RETURN(n.gamma_, upload_defined(ctx, cpu.rms_norm().gamma(), dtype, "cuda RMSNorm weight"));
+    n.eps_ = cpu.rms_norm().eps();
+  }
+  return n;
+}
+
+Result<cuda::DeviceTensor> CudaNorm::forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
+  if (kind_ == Norm::Kind::kRMSNorm) return cuda::rms_norm(ctx, x, gamma_, eps_);
+  return cuda::layer_norm(ctx, x, gamma_, beta_.defined() ? &beta_ : nullptr, eps_);
+}
+
+Result<CudaMLP> CudaMLP::upload(cuda::Context& ctx, const MLP& cpu, DType dtype) {
+  CudaMLP m;
+  ERIC_ASSIGN_OR_RETURN(m.fc1_, CudaLinear::upload(ctx, cpu.fc1(), dtype));
+  ERIC_ASSIGN_OR_RETURN(m.fc2_, CudaLinear::upload(ctx, cpu.fc2(), dtype));
+  m.act_ = cpu.activation();
+  return m;
+}
+
+Result<cuda::DeviceTensor> CudaMLP::forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, fc1_.forward_no_bias(ctx, x));
+  ERIC_RETURN_IF_ERROR(cuda::bias_act_(ctx, h, fc1_.bias(), cuda_activation(act_)));
+  return fc2_.forward(ctx, h);
+}
+
+Result<CudaGatedMLP> CudaGatedMLP::upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype) {
+  CudaGatedMLP m;
+  ERIC_ASSIGN_OR_RETURN(m.gate_, CudaLinear::upload(ctx, cpu.gate(), dtype));
+  ERIC_ASSIGN_OR_RETURN(m.up_, CudaLinear::upload(ctx, cpu.up(), dtype));
+  ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, cpu.down(), dtype));
+  return m;
+}
+
+Result<cuda::DeviceTensor> CudaGatedMLP::forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor gate, gate_.forward(ctx, x));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor up, up_.forward(ctx, x));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, cuda::silu_mul(ctx, gate, up));
+  return down_.forward(ctx, h);
+}
+
+Result<CudaVisionAttention> CudaVisionAttention::upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype) {
+  const Linear& qkv = cpu.qkv();
+  if (!qkv.weight().defined()) return Internal("cuda VisionAttention: the CPU layer has no qkv weights");
+  CudaVisionAttention a;
+  a.heads_ = cpu.local_heads();
+  a.head_dim_ = cpu.head_dim();
+  const int64_t width = a.heads_ * a.head_dim_;
+  if (qkv.weight().dim(0) != 3 * width) {
+    return InvalidArgument("cuda VisionAttention: qkv weight {} is not 3 x {} heads x {}", qkv.weight().shape().to_string(),
+                           a.heads_, a.head_dim_);
+  }
+  // Rows [0, w), [w, 2w), [2w, 3w) of qkv are q, k and v (as the CPU split).
+  CudaLinear* parts[3] = {&a.q_, &a.k_, &a.v_};
+  for (int p = 0; p < 3; ++p) {
+    ERIC_ASSIGN_OR_RETURN(Tensor w, qkv.weight().slice(0, p * width, (p + 1) * width));
+    Tensor b;
+    if (qkv.bias().defined()) {
+      ERIC_ASSIGN_OR_RETURN(b, qkv.bias().slice(0, p * width, (p + 1) * width));
+    }
+    ERIC_ASSIGN_OR_RETURN(*parts[p], CudaLinear::upload(ctx, w, b, dtype));
+  }
+  ERIC_ASSIGN_OR_RETURN(a.proj_, CudaLinear::upload(ctx, cpu.proj(), dtype));
+  return a;
+}
+
+Result<cuda::DeviceTensor> CudaVisionAttention::forward(cuda::Context& ctx, const cuda::DeviceTensor& x,
+                                                        const cuda::DeviceTensor& cos, const cuda::DeviceTensor& sin,
+                                                        const std::vector<int64_t>& cu_seqlens) const {
+  const int64_t tokens = x.dim(0);
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor q, q_.forward(ctx, x));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor k, k_.forward(ctx, x));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor v, v_.forward(ctx, x));
+  ERIC_ASSIGN_OR_RETURN(q, q.reshape({tokens, heads_, head_dim_}));
+  ERIC_ASSIGN_OR_RETURN(k, k.reshape({tokens, heads_, head_dim_}));
+  ERIC_ASSIGN_OR_RETURN(v, v.reshape({tokens, heads_, head_dim_}));
+  ERIC_RETURN_IF_ERROR(cuda::apply_rotary_(ctx, q, cos, sin));
+  ERIC_RETURN_IF_ERROR(cuda::apply_rotary_(ctx, k, cos, sin));
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));  // head_dim**-0.5
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor out, cuda::varlen_attention(ctx, q, k, v, cu_seqlens, scale));
+  ERIC_ASSIGN_OR_RETURN(out, out.reshape({tokens, heads_ * head_dim_}));
+  return proj_.forward(ctx, out);
+}
+
+}  // namespace eric::nn

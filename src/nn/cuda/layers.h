@@ -1,0 +1,92 @@
+// Device copies of the nn layers (nn/linear.h, norm.h, mlp.h, attention.h):
+// each is uploaded once from the loaded CPU layer, in the compute dtype
+// (bf16 or f32; biases and norm weights too, as the CUDA ops want every
+// float tensor of one call in one dtype), and its forward runs the same maths
+// with the eric::cuda ops on ctx's stream. Nothing here synchronises.
+// Tensor-parallel shards are not supported on the device yet (NCCL is later
+// work): upload() refuses a row-parallel layer over several ranks.
+#pragma once
+
+#include <vector>
+
+#include "backend/cuda/ops.h"
+#include "nn/attention.h"
+#include "nn/linear.h"
+#include "nn/mlp.h"
+#include "nn/norm.h"
+
+namespace eric::nn {
+
+class CudaLinear {
+ public:
+  CudaLinear() = default;
+  static Result<CudaLinear> upload(cuda::Context& ctx, const Linear& cpu, DType dtype);
+  // From a weight [out, in] and optional bias [out] on the host.
+  static Result<CudaLinear> upload(cuda::Context& ctx, const Tensor& weight, const Tensor& bias, DType dtype);
+  // x [rows, in] -> [rows, out]; the bias rides in the GEMM's epilogue.
+  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
+  // Without the bias, for callers that fuse it into an activation.
+  Result<cuda::DeviceTensor> forward_no_bias(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
+  const cuda::DeviceTensor& weight() const { return weight_; }
+  const cuda::DeviceTensor* bias() const { return bias_.defined() ? &bias_ : nullptr; }
+
+ private:
+  cuda::DeviceTensor weight_, bias_;
+};
+
+class CudaNorm {
+ public:
+  CudaNorm() = default;
+  static Result<CudaNorm> upload(cuda::Context& ctx, const Norm& cpu, DType dtype);
+  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
+
+ private:
+  Norm::Kind kind_ = Norm::Kind::kLayerNorm;
+  cuda::DeviceTensor gamma_, beta_;
+  float eps_ = 1e-6f;
+};
+
+// fc2(act(fc1(x))), the bias and activation of fc1 fused in one kernel.
+class CudaMLP {
+ public:
+  CudaMLP() = default;
+  static Result<CudaMLP> upload(cuda::Context& ctx, const MLP& cpu, DType dtype);
+  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
+
+ private:
+  CudaLinear fc1_, fc2_;
+  Activation act_ = Activation::kGeluErf;
+};
+
+// down(silu(gate(x)) * up(x)).
+class CudaGatedMLP {
+ public:
+  CudaGatedMLP() = default;
+  static Result<CudaGatedMLP> upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype);
+  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
+
+ private:
+  CudaLinear gate_, up_, down_;
+};
+
+// The fused qkv weight is split at upload into q, k and v projections, so
+// each GEMM writes its [tokens, heads, head_dim] tensor directly (no strided
+// split on the device).
+class CudaVisionAttention {
+ public:
+  CudaVisionAttention() = default;
+  static Result<CudaVisionAttention> upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype);
+  // x [tokens, dim]; cos, sin [tokens, head_dim] float32 -> [tokens, dim].
+  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x, const cuda::DeviceTensor& cos,
+                                     const cuda::DeviceTensor& sin, const std::vector<int64_t>& cu_seqlens) const;
+
+ private:
+  CudaLinear q_, k_, v_, proj_;
+  int64_t heads_ = 0;
+  int64_t head_dim_ = 0;
+};
+
+// The kernels' activation for an nn::Activation.
+cuda::kernels::Act cuda_activation(Activation a);
+
+}  // namespace eric::nn
