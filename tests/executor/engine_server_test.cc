@@ -11,9 +11,10 @@
 #include <thread>
 
 #include "engine/engine.h"
-#include "engine/zmq_transport.h"
 #include "executor/model_executor.h"
 #include "executor/process.h"
+#include "../common/temp_dir.h"
+#include "../engine/protocol_client.h"
 #include "test_linear_family.h"
 
 namespace eric::executor {
@@ -24,14 +25,8 @@ using namespace std::chrono_literals;
 
 constexpr int kIn = 16, kOut = 6;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/eric-engine-server-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::ProtocolClient;
+using testing::TempDir;
 
 int our_shm_segments() {
   int n = 0;
@@ -41,18 +36,18 @@ int our_shm_segments() {
 }
 
 struct Server {
-  TempDir run_dir, model_dir;
+  TempDir run_dir{"eric_engine_server_test"}, model_dir{"eric_engine_server_test"};
   std::unique_ptr<engine::Engine> engine;
   std::future<Status> done;
   std::atomic<ModelExecutor*> executor{nullptr};
 
   explicit Server(int tp, engine::SchedulerLimits limits = {4, 4096}) {
-    testing::write_test_linear_model(model_dir.path.string(), kIn, kOut, 3);
-    engine = std::make_unique<engine::Engine>(engine::EngineOptions{run_dir.path.string(), limits, 10s});
+    testing::write_test_linear_model(model_dir.str(), kIn, kOut, 3);
+    engine = std::make_unique<engine::Engine>(engine::EngineOptions{run_dir.str(), limits, 10s});
     ExecutorOptions o;
     o.worker_command = {fs::read_symlink("/proc/self/exe").string()};
-    o.run_dir = run_dir.path.string();
-    o.model_dir = model_dir.path.string();
+    o.run_dir = run_dir.str();
+    o.model_dir = model_dir.str();
     o.world_size = tp;
     o.threads_per_worker = 1;
     o.startup_timeout = 20s;
@@ -69,34 +64,6 @@ struct Server {
   ~Server() {
     engine->request_stop();
     if (done.valid()) done.wait();
-  }
-};
-
-struct Client {
-  zmq::context_t ctx{1};
-  zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
-  explicit Client(const std::string& endpoint) {
-    dealer.set(zmq::sockopt::linger, 0);
-    dealer.connect(endpoint);
-  }
-  std::optional<engine::Message> recv(std::chrono::milliseconds timeout) {
-    auto got = engine::receive_message(dealer, false, timeout);
-    if (!got.ok() || !got->has_value() || !(*got)->status.ok()) return std::nullopt;
-    return std::move((*got)->message);
-  }
-  engine::StatusReply wait_ready(std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    engine::StatusReply last;
-    for (uint64_t q = 1'000'000; std::chrono::steady_clock::now() < deadline; ++q) {
-      EXPECT_TRUE(engine::send_message(dealer, engine::StatusQuery{q}).ok());
-      auto m = recv(2s);
-      if (m && std::holds_alternative<engine::StatusReply>(*m)) {
-        last = std::get<engine::StatusReply>(*m);
-        if (last.ready) return last;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return last;
   }
 };
 
@@ -134,9 +101,9 @@ void serve_concurrent_clients(int tp) {
   std::string run_dir;
   {
     Server server(tp);
-    run_dir = server.run_dir.path.string();
+    run_dir = server.run_dir.str();
     {
-      Client probe(server.engine->endpoint());
+      ProtocolClient probe(server.engine->endpoint());
       auto s = probe.wait_ready(30s);
       ASSERT_TRUE(s.ready) << s.detail;
       EXPECT_EQ(s.workers_alive, tp);
@@ -148,7 +115,7 @@ void serve_concurrent_clients(int tp) {
     std::vector<std::thread> threads;
     for (int c = 0; c < kClients; ++c) {
       threads.emplace_back([&, c] {
-        Client client(server.engine->endpoint());
+        ProtocolClient client(server.engine->endpoint());
         std::map<uint64_t, engine::EncodeRequest> sent;
         for (int k = 0; k < kPerClient; ++k) {
           const uint64_t id = static_cast<uint64_t>(c * 100 + k + 1);
@@ -157,7 +124,7 @@ void serve_concurrent_clients(int tp) {
         }
         std::set<uint64_t> answered;
         for (int k = 0; k < kPerClient; ++k) {
-          auto m = client.recv(20s);
+          auto m = client.try_recv(20s);
           auto* r = m ? std::get_if<engine::EncodeResponse>(&*m) : nullptr;
           if (!r || r->code != ErrorCode::kOk || !sent.count(r->request_id) || !answered.insert(r->request_id).second) {
             ++bad[c];
@@ -165,23 +132,23 @@ void serve_concurrent_clients(int tp) {
           }
           const auto& req = sent[r->request_id];
           for (size_t i = 0; i < req.items.size(); ++i) {
-            Tensor ref = testing::test_linear_reference(server.model_dir.path.string(), req.items[i].tensors[0].second);
+            Tensor ref = testing::test_linear_reference(server.model_dir.str(), req.items[i].tensors[0].second);
             if (r->items[i].item_id != req.items[i].item_id || r->items[i].embedding.shape() != ref.shape() ||
                 rel_error(r->items[i].embedding, ref) > 1e-5) {
               ++bad[c];
             }
           }
         }
-        if (client.recv(100ms)) ++bad[c];  // answered more than once
+        if (client.try_recv(100ms)) ++bad[c];  // answered more than once
       });
     }
     for (auto& t : threads) t.join();
     EXPECT_EQ(bad, std::vector<int>(kClients, 0));
 
     // Shutdown over the protocol: acknowledged, then run() returns.
-    Client admin(server.engine->endpoint());
+    ProtocolClient admin(server.engine->endpoint());
     ASSERT_TRUE(engine::send_message(admin.dealer, engine::Shutdown{9}).ok());
-    auto ack = admin.recv(20s);
+    auto ack = admin.try_recv(20s);
     ASSERT_TRUE(ack && std::holds_alternative<engine::StatusReply>(*ack));
     ASSERT_EQ(server.done.wait_for(20s), std::future_status::ready);
     EXPECT_TRUE(server.done.get().ok());
@@ -195,7 +162,7 @@ TEST(EngineServerTest, ServesConcurrentClientsTp2) { serve_concurrent_clients(2)
 
 TEST(EngineServerTest, KilledWorkerFailsInFlightRequestsAndRecovers) {
   Server server(2);
-  Client client(server.engine->endpoint());
+  ProtocolClient client(server.engine->endpoint());
   ASSERT_TRUE(client.wait_ready(30s).ready);
   auto pids = server.executor.load()->worker_pids();
   // Request 1 keeps the workers busy for 5 s; request 2 waits behind it.
@@ -206,7 +173,7 @@ TEST(EngineServerTest, KilledWorkerFailsInFlightRequestsAndRecovers) {
   ASSERT_EQ(kill(pids[0], SIGKILL), 0);
   std::map<uint64_t, engine::EncodeResponse> got;
   for (int i = 0; i < 2; ++i) {
-    auto m = client.recv(10s);
+    auto m = client.try_recv(10s);
     ASSERT_TRUE(m.has_value()) << "no answer within 10 s of the kill";
     auto r = std::get<engine::EncodeResponse>(*m);
     got[r.request_id] = r;
@@ -222,7 +189,7 @@ TEST(EngineServerTest, KilledWorkerFailsInFlightRequestsAndRecovers) {
   auto s = client.wait_ready(30s);
   EXPECT_TRUE(s.ready) << s.detail;
   ASSERT_TRUE(engine::send_message(client.dealer, make_request(3, 2)).ok());
-  auto m = client.recv(20s);
+  auto m = client.try_recv(20s);
   ASSERT_TRUE(m.has_value());
   EXPECT_EQ(std::get<engine::EncodeResponse>(*m).code, ErrorCode::kOk);
 }

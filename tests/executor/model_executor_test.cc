@@ -14,6 +14,7 @@
 
 #include "executor/fault_injection.h"
 #include "executor/process.h"
+#include "../common/temp_dir.h"
 #include "test_linear_family.h"
 
 namespace eric::executor {
@@ -24,14 +25,7 @@ using namespace std::chrono_literals;
 
 constexpr int kIn = 24, kOut = 8;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/eric-executor-test-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using testing::TempDir;
 
 std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
 
@@ -46,13 +40,13 @@ int our_shm_segments() {
 }
 
 struct Fixture {
-  TempDir run_dir, model_dir;
-  Fixture() { testing::write_test_linear_model(model_dir.path.string(), kIn, kOut, 7); }
+  TempDir run_dir{"eric_executor_test"}, model_dir{"eric_executor_test"};
+  Fixture() { testing::write_test_linear_model(model_dir.str(), kIn, kOut, 7); }
   ExecutorOptions options(int tp) const {
     ExecutorOptions o;
     o.worker_command = {self_exe()};
-    o.run_dir = run_dir.path.string();
-    o.model_dir = model_dir.path.string();
+    o.run_dir = run_dir.str();
+    o.model_dir = model_dir.str();
     o.world_size = tp;
     o.threads_per_worker = 1;
     o.ring_slot_bytes = 4096;  // small slots: batches are chunked
@@ -101,7 +95,7 @@ void expect_matches_reference(const Fixture& f, const engine::Batch& b, const en
   ASSERT_EQ(out.size(), b.entries.size());
   for (size_t i = 0; i < out.size(); ++i) {
     ASSERT_TRUE(out[i].ok()) << "item " << i << ": " << out[i].status().to_string();
-    Tensor ref = testing::test_linear_reference(f.model_dir.path.string(), b.entries[i].item.tensors[0].second);
+    Tensor ref = testing::test_linear_reference(f.model_dir.str(), b.entries[i].item.tensors[0].second);
     ASSERT_EQ(out[i]->shape(), ref.shape());
     EXPECT_LT(rel_error(*out[i], ref), 1e-5) << "item " << i;
   }
@@ -131,7 +125,7 @@ void run_batches_with_tp(int tp) {
   // Destroyed: workers gone and reaped, nothing left behind.
   for (int pid : pids) EXPECT_FALSE(process_alive(pid)) << pid;
   EXPECT_EQ(our_shm_segments(), 0);
-  EXPECT_TRUE(fs::is_empty(f.run_dir.path)) << "socket files left in the run dir";
+  EXPECT_TRUE(fs::is_empty(f.run_dir.path())) << "socket files left in the run dir";
 }
 
 TEST(ModelExecutorTest, OneWorker) { run_batches_with_tp(1); }
@@ -155,7 +149,7 @@ TEST(ModelExecutorTest, TensorParallelMatchesSingleWorker) {
 
 TEST(ModelExecutorTest, LoadErrorIsReportedByStart) {
   Fixture f;
-  std::ofstream(f.model_dir.path / "config.json") << R"({"model_type": "no_such_model"})";
+  std::ofstream(f.model_dir.path() / "config.json") << R"({"model_type": "no_such_model"})";
   auto ex = ModelExecutor::start(f.options(2));
   ASSERT_FALSE(ex.ok());
   EXPECT_NE(ex.status().message().find("no_such_model"), std::string::npos) << ex.status().to_string();

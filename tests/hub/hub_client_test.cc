@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "../common/temp_dir.h"
 #include "fake_hub.h"
 #include "hub/file_digest.h"
 
@@ -16,23 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using eric::testing::FakeHub;
+using eric::testing::TempDir;
 
 const char* kCommit = "0123456789abcdef0123456789abcdef01234567";
-
-class TempCache {
- public:
-  TempCache() {
-    path_ = fs::temp_directory_path() / ("eric_hub_test_" + std::to_string(::getpid()) + "_" + std::to_string(n_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempCache() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int n_ = 0;
-};
 
 std::string read(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -45,7 +32,7 @@ std::string big_content(size_t n, char seed) {
   return s;
 }
 
-HubOptions options_for(const FakeHub& hub, const TempCache& cache) {
+HubOptions options_for(const FakeHub& hub, const TempDir& cache) {
   HubOptions o;
   o.endpoint = hub.endpoint();
   o.cache_root = cache.str();
@@ -70,7 +57,7 @@ TEST(HubClientTest, DownloadsIntoHuggingfaceHubLayoutAndReusesIt) {
   std::string shard = big_content(300'000, 1);
   hub.add_file("org/model", "main", kCommit, "config.json", R"({"model_type":"x"})", false);
   hub.add_file("org/model", "main", kCommit, "model.safetensors", shard, true);
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   RepoRef ref{"org/model", "main"};
   {
     HubClient client(options_for(hub, cache));
@@ -105,7 +92,7 @@ TEST(HubClientTest, DownloadsIntoHuggingfaceHubLayoutAndReusesIt) {
 
 TEST(HubClientTest, OfflineUsesAPrefilledCacheAndNamesWhatIsMissing) {
   // Fill the cache the way huggingface_hub lays it out, without any server.
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   HubCache layout(cache.str());
   std::string repo = layout.repo_dir("org/offline");
   fs::create_directories(repo + "/blobs");
@@ -141,7 +128,7 @@ TEST(HubClientTest, ResumesAnInterruptedDownload) {
   FakeHub hub;
   std::string shard = big_content(500'000, 2);
   hub.add_file("org/m", "main", kCommit, "model.safetensors", shard, true);
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   HubClient client(options_for(hub, cache));
   RepoRef ref{"org/m", "main"};
   hub.truncate_content(1, 0.4);  // the first content transfer stops at 40%
@@ -159,7 +146,7 @@ TEST(HubClientTest, ResumesAnIncompleteFileLeftByAnEarlierProcess) {
   FakeHub hub;
   std::string shard = big_content(100'000, 3);
   hub.add_file("org/m", "main", kCommit, "model.safetensors", shard, true);
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   HubCache layout(cache.str());
   std::string blob = layout.blob_path("org/m", eric::testing::sha256_hex(shard));
   fs::create_directories(fs::path(blob).parent_path());
@@ -176,7 +163,7 @@ TEST(HubClientTest, RejectsAndRemovesACorruptDownload) {
   std::string shard = big_content(50'000, 4);
   hub.add_file("org/m", "main", kCommit, "model.safetensors", shard, true);
   hub.corrupt_content(eric::testing::sha256_hex(shard));
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   HubClient client(options_for(hub, cache));
   auto p = client.download({"org/m", "main"}, kCommit, "model.safetensors", false);
   ASSERT_FALSE(p.ok());
@@ -191,7 +178,7 @@ TEST(HubClientTest, GatedUnknownAndMissing) {
   FakeHub hub;
   hub.add_file("org/gated", "main", kCommit, "config.json", "{}", false);
   hub.set_gated("org/gated", "secret");
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   {
     HubClient client(options_for(hub, cache));
     auto r = client.resolve_commit({"org/gated", "main"});
@@ -224,7 +211,7 @@ TEST(HubClientTest, GatedUnknownAndMissing) {
 TEST(HubClientTest, RetriesAServerThatDropsConnections) {
   FakeHub hub;
   hub.add_file("org/m", "main", kCommit, "config.json", "{}", false);
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   HubClient client(options_for(hub, cache));
   hub.drop_connections(2);
   hub.fail_with_500(0);
@@ -244,7 +231,7 @@ TEST(HubClientTest, DownloadsSeveralFilesInParallel) {
     names.push_back("model-0000" + std::to_string(i + 1) + "-of-00005.safetensors");
     hub.add_file("org/m", "main", kCommit, names.back(), big_content(20'000 + i, static_cast<char>(i)), true);
   }
-  TempCache cache;
+  TempDir cache{"eric_hub_test"};
   HubClient client(options_for(hub, cache));
   ASSERT_TRUE(client.download_all({"org/m", "main"}, kCommit, names).ok());
   for (int i = 0; i < 5; ++i) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "../common/temp_dir.h"
 #include "fake_hub.h"
 #include "models/model.h"
 #include "tensor/checkpoint.h"
@@ -56,11 +57,10 @@ TEST(ModelSourceTest, LocalFolderIsUsedAsItIs) {
 TEST(ModelSourceTest, FetchesOnlyTheEncoderShardsThenWorksFromCache) {
   eric::testing::FakeHub hub;
   publish(hub);
-  fs::path cache = fs::temp_directory_path() / ("eric_model_source_" + std::to_string(::getpid()));
-  fs::remove_all(cache);
+  eric::testing::TempDir cache("eric_model_source");
   hub::HubOptions o;
   o.endpoint = hub.endpoint();
-  o.cache_root = cache.string();
+  o.cache_root = cache.str();
   o.initial_backoff_ms = 5;
 
   auto dir = resolve_model_source("org/vlm", o);
@@ -92,7 +92,6 @@ TEST(ModelSourceTest, FetchesOnlyTheEncoderShardsThenWorksFromCache) {
   auto offline_dir = resolve_model_source("org/vlm@main", off);
   ASSERT_TRUE(offline_dir.ok()) << offline_dir.status().to_string();
   EXPECT_EQ(*offline_dir, *dir);
-  fs::remove_all(cache);
 }
 
 }  // namespace
