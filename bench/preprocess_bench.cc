@@ -10,11 +10,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
-#include <fstream>
-#include <sstream>
-#include <vector>
+#include <optional>
+#include <string>
 
+#include "bench_util.h"
 #include "common/thread_pool.h"
 #include "media/image_decoder.h"
 #include "models/qwen2_vl/image_processor.h"
@@ -23,32 +22,15 @@ namespace {
 
 using namespace eric;
 
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 int run(const std::string& image_path, const std::string& config_path, int iters) {
-  std::ifstream in(image_path, std::ios::binary);
-  if (!in) {
-    fmt::print(stderr, "cannot read {}\n", image_path);
+  auto bytes = bench::read_file(image_path);
+  if (!bytes.ok()) {
+    fmt::print(stderr, "{}\n", bytes.status().to_string());
     return 1;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string bytes = ss.str();
-
   models::ModelConfig mc;
   mc.model_type = "qwen2_vl";
-  mc.preprocessor_config = nlohmann::json::object();
-  if (!config_path.empty()) {
-    std::ifstream cf(config_path);
-    mc.preprocessor_config = nlohmann::json::parse(cf);
-  }
+  mc.preprocessor_config = bench::read_json(config_path);
   auto processor = models::make_qwen2_vl_image_processor(mc);
   if (!processor.ok()) {
     fmt::print(stderr, "{}\n", processor.status().to_string());
@@ -57,31 +39,28 @@ int run(const std::string& image_path, const std::string& config_path, int iters
   for (auto backend : {models::ImageProcessorBackend::kPillow, models::ImageProcessorBackend::kTorchvision}) {
     models::ProcessorOptions options;
     options.backend = backend;
-    std::vector<double> total, decode, process;
+    std::optional<media::RgbImage> image;
     std::string shape;
-    for (int i = 0; i < iters + 1; ++i) {  // the first run warms caches and is not counted
-      const double t0 = now_ms();
-      auto image = media::decode_image(bytes);
-      const double t1 = now_ms();
-      if (!image.ok()) {
-        fmt::print(stderr, "{}\n", image.status().to_string());
-        return 1;
-      }
-      auto item = (*processor)->process_image(*image, options);
-      const double t2 = now_ms();
-      if (!item.ok()) {
-        fmt::print(stderr, "{}\n", item.status().to_string());
-        return 1;
-      }
-      shape = item->find("pixel_values")->shape().to_string();
-      if (i == 0) continue;
-      total.push_back(t2 - t0);
-      decode.push_back(t1 - t0);
-      process.push_back(t2 - t1);
+    auto times = bench::time_decode_process(
+        iters,
+        [&]() -> Status {
+          auto decoded = media::decode_image(*bytes);
+          if (!decoded.ok()) return decoded.status();
+          image = std::move(decoded).value();
+          return Status::Ok();
+        },
+        [&]() -> Status {
+          auto item = (*processor)->process_image(*image, options);
+          if (!item.ok()) return item.status();
+          shape = item->find("pixel_values")->shape().to_string();
+          return Status::Ok();
+        });
+    if (!times.ok()) {
+      fmt::print(stderr, "{}\n", times.status().to_string());
+      return 1;
     }
     fmt::print("eric_ms backend={} total={:.2f} decode={:.2f} process={:.2f} pixel_values={}\n",
-               backend == models::ImageProcessorBackend::kPillow ? "pillow" : "torchvision", median(total),
-               median(decode), median(process), shape);
+               bench::backend_name(backend), times->total, times->decode, times->process, shape);
   }
   return 0;
 }

@@ -15,12 +15,11 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <chrono>
-#include <fstream>
-#include <sstream>
+#include <optional>
+#include <string>
 #include <thread>
-#include <vector>
 
+#include "bench_util.h"
 #include "common/thread_pool.h"
 #include "media/video_decoder.h"
 #include "models/qwen2_vl/video_processor.h"
@@ -29,36 +28,17 @@ namespace {
 
 using namespace eric;
 
-double now_ms() {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-nlohmann::json read_json(const std::string& path) {
-  if (path.empty()) return nlohmann::json::object();
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
 int run(const std::string& video_path, const std::string& pp_path, const std::string& vpp_path, int iters,
         int threads, int max_num_frames) {
-  std::ifstream in(video_path, std::ios::binary);
-  if (!in) {
-    fmt::print(stderr, "cannot read {}\n", video_path);
+  auto bytes = bench::read_file(video_path);
+  if (!bytes.ok()) {
+    fmt::print(stderr, "{}\n", bytes.status().to_string());
     return 1;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string bytes = ss.str();
-
   models::ModelConfig mc;
   mc.model_type = "qwen2_vl";
-  mc.preprocessor_config = read_json(pp_path);
-  mc.video_preprocessor_config = read_json(vpp_path);
+  mc.preprocessor_config = bench::read_json(pp_path);
+  mc.video_preprocessor_config = bench::read_json(vpp_path);
   auto processor = models::make_qwen2_vl_video_processor(mc);
   if (!processor.ok()) {
     fmt::print(stderr, "{}\n", processor.status().to_string());
@@ -71,35 +51,31 @@ int run(const std::string& video_path, const std::string& pp_path, const std::st
   for (auto backend : {models::ImageProcessorBackend::kPillow, models::ImageProcessorBackend::kTorchvision}) {
     models::ProcessorOptions options;
     options.backend = backend;
-    std::vector<double> total, decode, process;
+    std::optional<media::DecodedVideo> video;
     std::string shape;
-    size_t frames = 0;
-    for (int i = 0; i < iters + 1; ++i) {  // the first run warms caches and is not counted
-      const double t0 = now_ms();
-      auto video = media::decode_video(bytes, selection, decode_options);
-      const double t1 = now_ms();
-      if (!video.ok()) {
-        fmt::print(stderr, "{}\n", video.status().to_string());
-        return 1;
-      }
-      auto item = (*processor)->process_video(video->frames, options);
-      const double t2 = now_ms();
-      if (!item.ok()) {
-        fmt::print(stderr, "{}\n", item.status().to_string());
-        return 1;
-      }
-      shape = item->find("pixel_values_videos")->shape().to_string();
-      frames = video->frames.size();
-      if (i == 0) continue;
-      total.push_back(t2 - t0);
-      decode.push_back(t1 - t0);
-      process.push_back(t2 - t1);
+    auto times = bench::time_decode_process(
+        iters,
+        [&]() -> Status {
+          auto decoded = media::decode_video(*bytes, selection, decode_options);
+          if (!decoded.ok()) return decoded.status();
+          video = std::move(decoded).value();
+          return Status::Ok();
+        },
+        [&]() -> Status {
+          auto item = (*processor)->process_video(video->frames, options);
+          if (!item.ok()) return item.status();
+          shape = item->find("pixel_values_videos")->shape().to_string();
+          return Status::Ok();
+        });
+    if (!times.ok()) {
+      fmt::print(stderr, "{}\n", times.status().to_string());
+      return 1;
     }
     fmt::print("eric_ms backend={} threads={} total={:.1f} decode={:.1f} process={:.1f} frames={} "
                "pixel_values_videos={}\n",
-               backend == models::ImageProcessorBackend::kPillow ? "pillow" : "torchvision",
-               threads == 0 ? static_cast<int>(std::thread::hardware_concurrency()) : threads, median(total),
-               median(decode), median(process), frames, shape);
+               bench::backend_name(backend),
+               threads == 0 ? static_cast<int>(std::thread::hardware_concurrency()) : threads, times->total,
+               times->decode, times->process, video->frames.size(), shape);
   }
   return 0;
 }
