@@ -101,10 +101,11 @@ int main() {
           layer_ms += ms;
           layer_flops += flops;
         }
-        // The tensor-core kernel's two block shapes, forced, at batch 1 and 8.
+        // The tensor-core kernel's block shapes, forced, at batch 1 and 8.
         if (dt == DType::kBF16 && batch != 4) {
-          for (auto [impl, name] : {std::pair{kernels::AttnImpl::kTensorCoreRows64, "64 rows"},
-                                    std::pair{kernels::AttnImpl::kTensorCoreRows128, "128 rows"}}) {
+          for (auto [impl, name] : {std::pair{kernels::AttnImpl::kTensorCoreWarps4Rows16, "4 warps x 16 rows"},
+                                    std::pair{kernels::AttnImpl::kTensorCoreWarps8Rows16, "8 warps x 16 rows"},
+                                    std::pair{kernels::AttnImpl::kTensorCoreWarps4Rows32, "4 warps x 32 rows"}}) {
             const double forced_ms = time_ms(ctx, 3, [&]() -> Status {
               auto out = varlen_attention(ctx, q, q, q, cu, 0.1118f, impl);
               return out.ok() ? Status::Ok() : out.status();

@@ -134,8 +134,11 @@ cudaError_t varlen_attention(void* out, const void* q, const void* k, const void
   if (head_dim <= 0 || head_dim > kMaxAttentionHeadDim) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || heads == 0) return cudaSuccess;
   if (e == Elem::kBF16 && impl != AttnImpl::kSimt && mma_attention_supported(out, q, k, v, head_dim)) {
-    const int warps = impl == AttnImpl::kTensorCoreRows64 ? 4 : impl == AttnImpl::kTensorCoreRows128 ? 8 : 0;
-    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, warps);
+    const MmaAttentionShape shape = impl == AttnImpl::kTensorCoreWarps4Rows16   ? MmaAttentionShape::kWarps4Rows16
+                                    : impl == AttnImpl::kTensorCoreWarps8Rows16 ? MmaAttentionShape::kWarps8Rows16
+                                    : impl == AttnImpl::kTensorCoreWarps4Rows32 ? MmaAttentionShape::kWarps4Rows32
+                                                                                : MmaAttentionShape::kDefault;
+    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, shape);
   }
   if (impl != AttnImpl::kAuto && impl != AttnImpl::kSimt) return cudaErrorNotSupported;
   if (e == Elem::kF32) {

@@ -8,11 +8,13 @@
 
 namespace eric::cuda::kernels {
 
+// Block shapes: warps per block x query rows per warp.
+enum class MmaAttentionShape { kDefault, kWarps4Rows16, kWarps8Rows16, kWarps4Rows32 };
+
 // head_dim % 16 == 0 and <= 128, 16-byte aligned pointers, sm_80 or newer.
-// warps_per_block: 4 (64 query rows), 8 (128 rows) or 0 (the default, 4).
 bool mma_attention_supported(const void* out, const void* q, const void* k, const void* v, int head_dim);
 cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                                  int num_seqs, int max_seqlen, int heads, int head_dim, float scale, cudaStream_t s,
-                                 int warps_per_block = 0);
+                                 MmaAttentionShape shape = MmaAttentionShape::kDefault);
 
 }  // namespace eric::cuda::kernels

@@ -79,17 +79,27 @@ __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int6
   }
 }
 
-template <int D, int kWarps>
+// 2^x on the special-function unit (inputs here are <= 0; -inf gives 0).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// kRowTiles: 16-row tiles per warp. Two halve the shared-memory traffic per
+// FLOP (each K/V fragment feeds two MMAs) at the price of registers.
+template <int D, int kWarps, int kRowTiles>
 __global__ void __launch_bounds__(kWarps * 32)
     mma_attention_kernel(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu_seqlens, int heads,
                          float scale_log2) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   constexpr int kThreads = kWarps * 32;
-  constexpr int kBQ = kWarps * 16;
-  constexpr int kStride = D + 8;  // shared row, in elements
-  constexpr int kDimSteps = D / 16;  // k16 steps of Q K^T
-  constexpr int kDimTiles = D / 8;   // n8 tiles of P V
-  constexpr int kKeyTiles = kBK / 8; // n8 tiles of Q K^T
+  constexpr int kWarpRows = 16 * kRowTiles;
+  constexpr int kBQ = kWarps * kWarpRows;
+  constexpr int kStride = D + 8;      // shared row, in elements
+  constexpr int kDimSteps = D / 16;   // k16 steps of Q K^T
+  constexpr int kDimTiles = D / 8;    // n8 tiles of P V
+  constexpr int kKeyTiles = kBK / 8;  // n8 tiles of Q K^T
   const int seq = blockIdx.z, head = blockIdx.y;
   const int begin = cu_seqlens[seq], end = cu_seqlens[seq + 1];
   const int q0 = begin + blockIdx.x * kBQ;
@@ -110,12 +120,17 @@ __global__ void __launch_bounds__(kWarps * 32)
   load_tile_async<D, kBK, kThreads>(vs, vg + begin * ld, ld, min(kBK, end - begin));
   cp_async_commit();
 
-  uint32_t qf[kDimSteps][4];
-  float o[kDimTiles][4];
+  uint32_t qf[kRowTiles][kDimSteps][4];
+  float o[kRowTiles][kDimTiles][4];
+  float m_row[kRowTiles][2];  // running max of the raw scores, rows quad_row and quad_row + 8
+  float l_row[kRowTiles][2];  // this lane's part of the row sums
 #pragma unroll
-  for (int j = 0; j < kDimTiles; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
-  float m_row[2] = {-INFINITY, -INFINITY};  // rows quad_row and quad_row + 8, in log2 units
-  float l_row[2] = {0.0f, 0.0f};            // this lane's part of the row sums
+  for (int rt = 0; rt < kRowTiles; ++rt) {
+#pragma unroll
+    for (int j = 0; j < kDimTiles; ++j) o[rt][j][0] = o[rt][j][1] = o[rt][j][2] = o[rt][j][3] = 0.0f;
+    m_row[rt][0] = m_row[rt][1] = -INFINITY;
+    l_row[rt][0] = l_row[rt][1] = 0.0f;
+  }
 
   int buf = 0;
   for (int k0 = begin; k0 < end; k0 += kBK, buf ^= 1) {
@@ -129,19 +144,24 @@ __global__ void __launch_bounds__(kWarps * 32)
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (k0 == begin) {  // Q's A fragments, once: rows warp*16.., lanes 0-7/8-15/16-23/24-31 -> a0..a3
-      const int r = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
-      const int c = (lane >> 4) * 8;
+    if (k0 == begin) {  // Q's A fragments, once: lanes 0-7/8-15/16-23/24-31 address a0..a3's rows
 #pragma unroll
-      for (int s = 0; s < kDimSteps; ++s) ldmatrix_x4(qf[s], qs + r * kStride + s * 16 + c);
+      for (int rt = 0; rt < kRowTiles; ++rt) {
+        const int r = warp * kWarpRows + rt * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
+        const int c = (lane >> 4) * 8;
+#pragma unroll
+        for (int d = 0; d < kDimSteps; ++d) ldmatrix_x4(qf[rt][d], qs + r * kStride + d * 16 + c);
+      }
     }
     const bf16* kt = ks + buf * kBK * kStride;
     const bf16* vt = vs + buf * kBK * kStride;
 
     // S = Q_w K^T. One ldmatrix.x4 gives the B fragments of two key tiles.
-    float s[kKeyTiles][4];
+    float s[kRowTiles][kKeyTiles][4];
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    for (int rt = 0; rt < kRowTiles; ++rt)
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) s[rt][j][0] = s[rt][j][1] = s[rt][j][2] = s[rt][j][3] = 0.0f;
 #pragma unroll
     for (int d = 0; d < kDimSteps; ++d) {
 #pragma unroll
@@ -150,96 +170,117 @@ __global__ void __launch_bounds__(kWarps * 32)
         const int key = jp * 16 + (lane & 7) + (lane >> 4) * 8;
         const int dim = d * 16 + ((lane >> 3) & 1) * 8;
         ldmatrix_x4(b, kt + key * kStride + dim);
-        mma_bf16(s[2 * jp], qf[d], b[0], b[1]);
-        mma_bf16(s[2 * jp + 1], qf[d], b[2], b[3]);
+#pragma unroll
+        for (int rt = 0; rt < kRowTiles; ++rt) {
+          mma_bf16(s[rt][2 * jp], qf[rt][d], b[0], b[1]);
+          mma_bf16(s[rt][2 * jp + 1], qf[rt][d], b[2], b[3]);
+        }
       }
     }
 
-    // Online softmax. Keys past the sequence's end score -inf.
+    // Online softmax. Keys past the sequence's end (last tile only) score -inf.
     const int valid = end - k0;
-    float mx[2] = {-INFINITY, -INFINITY};
+    if (valid < kBK) {
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
+      for (int rt = 0; rt < kRowTiles; ++rt)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = j * 8 + quad_col + (e & 1);
-        s[j][e] = key < valid ? s[j][e] * scale_log2 : -INFINITY;
-        mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
+        for (int j = 0; j < kKeyTiles; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if (j * 8 + quad_col + (e & 1) >= valid) s[rt][j][e] = -INFINITY;
+    }
+#pragma unroll
+    for (int rt = 0; rt < kRowTiles; ++rt) {
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int j = 0; j < kKeyTiles; ++j) {
+        mx[0] = fmaxf(mx[0], fmaxf(s[rt][j][0], s[rt][j][1]));
+        mx[1] = fmaxf(mx[1], fmaxf(s[rt][j][2], s[rt][j][3]));
       }
-    }
-    float corr[2];
+      float corr[2], neg_max[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-      mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-      const float m_new = fmaxf(m_row[h], mx[h]);  // finite: every tile holds a key of this sequence
-      corr[h] = exp2f(m_row[h] - m_new);          // 0 on the first tile
-      m_row[h] = m_new;
-      l_row[h] *= corr[h];
-    }
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(s[j][e] - m_row[e >> 1]);
-        l_row[e >> 1] += s[j][e];
+      for (int h = 0; h < 2; ++h) {
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+        const float m_new = fmaxf(m_row[rt][h], mx[h]);  // finite: every tile holds a key of this sequence
+        corr[h] = fast_exp2((m_row[rt][h] - m_new) * scale_log2);  // 0 on the first tile
+        m_row[rt][h] = m_new;
+        l_row[rt][h] *= corr[h];
+        neg_max[h] = -m_new * scale_log2;
       }
-    }
+      // p = 2^(s * scale * log2(e) - max * scale * log2(e)): one FFMA and one EX2.
 #pragma unroll
-    for (int j = 0; j < kDimTiles; ++j) {
-      o[j][0] *= corr[0];
-      o[j][1] *= corr[0];
-      o[j][2] *= corr[1];
-      o[j][3] *= corr[1];
+      for (int j = 0; j < kKeyTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[rt][j][e] = fast_exp2(fmaf(s[rt][j][e], scale_log2, neg_max[e >> 1]));
+          l_row[rt][e >> 1] += s[rt][j][e];
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < kDimTiles; ++j) {
+        o[rt][j][0] *= corr[0];
+        o[rt][j][1] *= corr[0];
+        o[rt][j][2] *= corr[1];
+        o[rt][j][3] *= corr[1];
+      }
     }
 
-    // O += P V, k16 steps over the tile's keys.
+    // O += P V, k16 steps over the tile's keys. P's accumulators are already
+    // in A-fragment layout: key tiles 2kk and 2kk+1 make one k16 step.
 #pragma unroll
     for (int kk = 0; kk < kBK / 16; ++kk) {
-      uint32_t a[4];
-      a[0] = pack_bf16(s[2 * kk][0], s[2 * kk][1]);
-      a[1] = pack_bf16(s[2 * kk][2], s[2 * kk][3]);
-      a[2] = pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      a[3] = pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      uint32_t a[kRowTiles][4];
+#pragma unroll
+      for (int rt = 0; rt < kRowTiles; ++rt) {
+        a[rt][0] = pack_bf16(s[rt][2 * kk][0], s[rt][2 * kk][1]);
+        a[rt][1] = pack_bf16(s[rt][2 * kk][2], s[rt][2 * kk][3]);
+        a[rt][2] = pack_bf16(s[rt][2 * kk + 1][0], s[rt][2 * kk + 1][1]);
+        a[rt][3] = pack_bf16(s[rt][2 * kk + 1][2], s[rt][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dp = 0; dp < kDimTiles / 2; ++dp) {
         uint32_t b[4];
         const int key = kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8;
         const int dim = dp * 16 + (lane >> 4) * 8;
         ldmatrix_x4_trans(b, vt + key * kStride + dim);
-        mma_bf16(o[2 * dp], a, b[0], b[1]);
-        mma_bf16(o[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int rt = 0; rt < kRowTiles; ++rt) {
+          mma_bf16(o[rt][2 * dp], a[rt], b[0], b[1]);
+          mma_bf16(o[rt][2 * dp + 1], a[rt], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // everyone is done with this buffer before it is refilled
   }
 
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    l_row[h] += __shfl_xor_sync(0xffffffffu, l_row[h], 1);
-    l_row[h] += __shfl_xor_sync(0xffffffffu, l_row[h], 2);
-  }
+  for (int rt = 0; rt < kRowTiles; ++rt) {
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int row = q0 + warp * 16 + quad_row + 8 * h;
-    if (row >= end) continue;
-    const float inv = 1.0f / l_row[h];
-    bf16* dst = out + row * ld + int64_t{head} * D + quad_col;
+    for (int h = 0; h < 2; ++h) {
+      float l = l_row[rt][h];
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+      const int row = q0 + warp * kWarpRows + rt * 16 + quad_row + 8 * h;
+      if (row >= end) continue;
+      const float inv = 1.0f / l;
+      bf16* dst = out + row * ld + int64_t{head} * D + quad_col;
 #pragma unroll
-    for (int j = 0; j < kDimTiles; ++j) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
-          __floats2bfloat162_rn(o[j][2 * h] * inv, o[j][2 * h + 1] * inv);
+      for (int j = 0; j < kDimTiles; ++j) {
+        *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
+            __floats2bfloat162_rn(o[rt][j][2 * h] * inv, o[rt][j][2 * h + 1] * inv);
+      }
     }
   }
 #endif
 }
 
-template <int D, int kWarps>
+template <int D, int kWarps, int kRowTiles>
 cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
                    int max_seqlen, int heads, float scale, cudaStream_t s) {
-  constexpr int kBQ = kWarps * 16;
+  constexpr int kBQ = kWarps * 16 * kRowTiles;
   const size_t smem = sizeof(bf16) * size_t{D + 8} * (kBQ + 4 * kBK);
-  auto* kernel = mma_attention_kernel<D, kWarps>;
+  auto* kernel = mma_attention_kernel<D, kWarps, kRowTiles>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const dim3 grid((max_seqlen + kBQ - 1) / kBQ, heads, num_seqs);
@@ -249,15 +290,21 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
 
 template <int D>
 cudaError_t launch_dim(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
-                       int max_seqlen, int heads, float scale, cudaStream_t s, int warps) {
-  // 128 query rows per block halve the K/V traffic from L2 but leave fewer
-  // blocks per SM (143 registers a thread at D = 80). Measured on an H100
-  // (bench/cuda_gemm_attention_bench, 16 heads x 80): full attention over
-  // 5476 tokens ran at 180 TFLOP/s with 64 rows against 156 with 128, and
-  // 256-token windows at 131 against 109, so 64 rows is the default.
-  if (warps == 0) warps = 4;
-  if (warps == 8) return launch<D, 8>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-  return launch<D, 4>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+                       int max_seqlen, int heads, float scale, cudaStream_t s, MmaAttentionShape shape) {
+  // The default, kWarps4Rows16, measured fastest on an H100 (bench/
+  // cuda_gemm_attention_bench, 16 heads x 80, before the one-FFMA softmax):
+  // full attention over 5476 tokens 180 TFLOP/s against 156 with 8 warps,
+  // and 256-token windows 131 against 109.
+  switch (shape) {
+    case MmaAttentionShape::kWarps8Rows16:
+      return launch<D, 8, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionShape::kWarps4Rows32:
+      return launch<D, 4, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionShape::kDefault:
+    case MmaAttentionShape::kWarps4Rows16:
+      break;
+  }
+  return launch<D, 4, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -274,8 +321,7 @@ bool mma_attention_supported(const void* out, const void* q, const void* k, cons
 
 cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                                  int num_seqs, int max_seqlen, int heads, int head_dim, float scale, cudaStream_t s,
-                                 int warps_per_block) {
-  if (warps_per_block != 0 && warps_per_block != 4 && warps_per_block != 8) return cudaErrorInvalidValue;
+                                 MmaAttentionShape shape) {
   auto* o = static_cast<bf16*>(out);
   auto* qp = static_cast<const bf16*>(q);
   auto* kp = static_cast<const bf16*>(k);
@@ -283,7 +329,7 @@ cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const 
   switch (head_dim) {
 #define ERIC_MMA_ATTENTION_DIM(D) \
   case D:                         \
-    return launch_dim<D>(o, qp, kp, vp, cu_seqlens, num_seqs, max_seqlen, heads, scale, s, warps_per_block);
+    return launch_dim<D>(o, qp, kp, vp, cu_seqlens, num_seqs, max_seqlen, heads, scale, s, shape);
     ERIC_MMA_ATTENTION_DIM(16)
     ERIC_MMA_ATTENTION_DIM(32)
     ERIC_MMA_ATTENTION_DIM(48)

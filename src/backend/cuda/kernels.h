@@ -42,9 +42,16 @@ cudaError_t reorder_rows(void* out, const void* x, const int32_t* index, int64_t
 // Which attention kernel runs: kAuto takes the tensor-core (bf16 mma.sync)
 // one where it applies (bf16, head_dim % 16 == 0, sm_80+), else the SIMT one;
 // kTensorCore fails with cudaErrorNotSupported where it does not apply. The
-// tensor-core kernel takes 64 query rows per block (measured faster);
-// kTensorCoreRows64/128 force a block shape (tests and benchmarks compare).
-enum class AttnImpl { kAuto, kSimt, kTensorCore, kTensorCoreRows64, kTensorCoreRows128 };
+// tensor-core kernel's block shape (warps x query rows per warp) has a
+// measured default; kTensorCoreWarps* force one (tests and benchmarks compare).
+enum class AttnImpl {
+  kAuto,
+  kSimt,
+  kTensorCore,
+  kTensorCoreWarps4Rows16,
+  kTensorCoreWarps8Rows16,
+  kTensorCoreWarps4Rows32,
+};
 
 // Largest head_dim varlen_attention supports.
 constexpr int kMaxAttentionHeadDim = 128;

@@ -93,10 +93,14 @@ TEST_F(CudaAttention, TensorCoreKernelOnVisionHeadsAndTileEdges) {
   check(*ctx, {0, 1, 64, 65, 65 + 64 + 63, 65 + 64 + 63 + 300}, 16, 80, 21, kernels::AttnImpl::kTensorCore, true);
   check(*ctx, {0, 130}, 2, 128, 22, kernels::AttnImpl::kTensorCore, true);
   check(*ctx, {0, 70}, 3, 16, 23, kernels::AttnImpl::kTensorCore, true);
-  // Both block shapes (64 and 128 query rows), on short and long sequences.
+  // Every block shape, on short and long sequences and the tile edges.
   check(*ctx, {0, 1100, 1100 + 1029}, 2, 80, 24, kernels::AttnImpl::kTensorCore, true);
-  check(*ctx, {0, 1, 64, 65, 65 + 300}, 4, 80, 25, kernels::AttnImpl::kTensorCoreRows128, true);
-  check(*ctx, {0, 1100, 1100 + 129}, 2, 64, 26, kernels::AttnImpl::kTensorCoreRows64, true);
+  for (auto impl : {kernels::AttnImpl::kTensorCoreWarps4Rows16, kernels::AttnImpl::kTensorCoreWarps8Rows16,
+                    kernels::AttnImpl::kTensorCoreWarps4Rows32}) {
+    check(*ctx, {0, 1, 64, 65, 65 + 64 + 63, 65 + 64 + 63 + 300}, 4, 80, 25, impl, true);
+    check(*ctx, {0, 1100, 1100 + 129}, 2, 64, 26, impl, true);
+    check(*ctx, {0, 33, 33 + 200}, 2, 128, 27, impl, true);
+  }
   // Where it does not apply, forcing it is an error, not a silent fallback.
   DeviceTensor odd = ctx->empty(DType::kBF16, Shape{8, 1, 72}).value();
   EXPECT_FALSE(varlen_attention(*ctx, odd, odd, odd, {0, 8}, 1.0f, kernels::AttnImpl::kTensorCore).ok());
