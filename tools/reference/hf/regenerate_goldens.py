@@ -19,7 +19,8 @@ For each case of manifest.json (image cases under "goldens", video cases under "
 
 --backend transformers (default) needs transformers (the lent GPU machine); --backend
 restatement uses tools/reference's own re-statements (torch 1.13 here) and must reproduce the
-committed goldens bit for bit, which checks everything but the model itself.
+committed (transformers-made) goldens within each case's rel_tolerance, inputs bit for bit,
+which checks everything but the model itself.
 Exit status: 0 all within tolerance, 3 some case differs from its committed golden by more than
 its rel_tolerance (files are still written), 1 on any error (named case and cause).
 """
@@ -79,7 +80,7 @@ class TransformersBackend:
 
 
 class RestatementBackend:
-    """tools/reference's PyTorch re-statements: the code that made the committed goldens."""
+    """tools/reference's PyTorch re-statements (they made the goldens before transformers did)."""
     name = "restatement"
 
     def __init__(self, attn):
