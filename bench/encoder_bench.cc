@@ -5,6 +5,10 @@
 // against what the GEMM alone reaches.
 //
 //   encoder_bench --model DIR [--size 448 --size 1024] [--threads N] [--iters K]
+//                 [--device cpu|cuda] [--cuda-dtype bf16|f32]
+// (with --device cuda the times include the upload and download; the op
+// profile and the SGEMM fraction describe the CPU only and are left out;
+// bench/cuda_encoder_check measures the GPU towers against the GPU's GEMM).
 //
 // Prints one line per size:
 //   eric_ms_per_image=... gflops=... size=... (parsed by bench/run_encoder_bench.sh)
@@ -103,17 +107,32 @@ int main(int argc, char** argv) {
   std::string model_dir;
   std::vector<int64_t> sizes;
   int threads = 0, iters = 3;
+  std::string device = "cpu", cuda_dtype = "bf16";
   app.add_option("--model", model_dir, "checkpoint folder")->required();
   app.add_option("--size", sizes, "square image size in pixels (repeatable; default 448 and 1024)");
   app.add_option("--threads", threads, "compute threads (0: all cores)");
   app.add_option("--iters", iters, "timed iterations per size (median reported)");
+  app.add_option("--device", device, "cpu or cuda (GPU 0)")->capture_default_str();
+  app.add_option("--cuda-dtype", cuda_dtype, "bf16 or f32 on the GPU")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  models::EncoderOptions encoder_options;
+  {
+    auto d = models::device_from_string(device);
+    auto dt = models::cuda_dtype_from_string(cuda_dtype);
+    if (!d.ok() || !dt.ok()) {
+      fmt::print(stderr, "{}\n", (!d.ok() ? d.status() : dt.status()).to_string());
+      return 1;
+    }
+    encoder_options.device = *d;
+    encoder_options.cuda_dtype = *dt;
+  }
+  const bool on_cpu = encoder_options.device == models::Device::kCpu;
   if (sizes.empty()) sizes = {448, 1024};
   ThreadPool::set_global_threads(threads);
   threads = ThreadPool::global().num_threads();
 
   const double t_load = now_s();
-  auto loaded = models::load_model(model_dir, true);
+  auto loaded = models::load_model(model_dir, true, encoder_options);
   if (!loaded.ok()) {
     fmt::print(stderr, "{}\n", loaded.status().to_string());
     return 1;
@@ -125,7 +144,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "{}\n", cfg.status().to_string());
     return 1;
   }
-  fmt::print("model {} ({}), loaded in {:.1f} s, threads {}\n", model_dir, loaded->config.model_type,
+  fmt::print("model {} ({}) on {}, loaded in {:.1f} s, threads {}\n", model_dir, loaded->config.model_type, device,
              now_s() - t_load, threads);
   double gemm = sgemm_gflops(4096, cfg->embed_dim * 3, cfg->embed_dim, 3);
   fmt::print("sgemm_gflops={:.1f} (M=4096 N={} K={})\n", gemm, cfg->embed_dim * 3, cfg->embed_dim);
@@ -156,7 +175,7 @@ int main(int argc, char** argv) {
     // Per-kind op times of the timed runs (the accounting costs a clock read
     // per op call: a few hundred per forward).
     cpu::profile::reset();
-    cpu::profile::set_enabled(true);
+    cpu::profile::set_enabled(on_cpu);
     for (int i = 0; i < iters; ++i) {
       const double t0 = now_s();
       auto out = loaded->encoder->encode(batch);
@@ -164,7 +183,7 @@ int main(int argc, char** argv) {
       fmt::print("  {}x{} iter {}: {:.1f} ms\n", size, size, i, times.back());
     }
     cpu::profile::set_enabled(false);
-    print_profile(times);
+    if (on_cpu) print_profile(times);
     // SGEMM again right after the timed runs, so both rates see the same load.
     gemm = std::max(gemm, sgemm_gflops(4096, cfg->embed_dim * 3, cfg->embed_dim, 3));
     std::sort(times.begin(), times.end());

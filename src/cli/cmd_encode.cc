@@ -34,6 +34,8 @@ struct EncodeArgs {
   std::optional<int64_t> min_pixels;
   std::optional<int64_t> max_pixels;
   std::string out;
+  std::string device = "cpu";
+  std::string cuda_dtype = "bf16";
 };
 
 // One ProcessedItem per row of image_grid_thw, slicing pixel_values (or, for
@@ -80,7 +82,11 @@ Result<std::vector<models::ProcessedItem>> items_from_inputs(const std::string& 
 Status run_encode(const EncodeArgs& args) {
   const int sources = int(!args.images.empty()) + int(!args.videos.empty()) + int(!args.inputs.empty());
   if (sources != 1) return InvalidArgument("give exactly one of --image (repeatable), --video (repeatable) or --inputs");
-  ERIC_ASSIGN_OR_RETURN(models::LoadedModel model, models::load_model(args.model_dir, /*load_encoder=*/true));
+  models::EncoderOptions encoder_options;
+  ERIC_ASSIGN_OR_RETURN(encoder_options.device, models::device_from_string(args.device));
+  ERIC_ASSIGN_OR_RETURN(encoder_options.cuda_dtype, models::cuda_dtype_from_string(args.cuda_dtype));
+  ERIC_ASSIGN_OR_RETURN(models::LoadedModel model,
+                        models::load_model(args.model_dir, /*load_encoder=*/true, encoder_options));
   std::vector<models::ProcessedItem> items;
   if (!args.inputs.empty()) {
     ERIC_ASSIGN_OR_RETURN(items, items_from_inputs(args.inputs));
@@ -131,6 +137,9 @@ void add_encode_command(CLI::App& app) {
   cmd->add_option("--min-pixels", args->min_pixels, "override the processor's min_pixels");
   cmd->add_option("--max-pixels", args->max_pixels, "override the processor's max_pixels");
   cmd->add_option("--out", args->out, "output .safetensors file")->required();
+  cmd->add_option("--device", args->device, "run the encoder on cpu or cuda (GPU 0)")->capture_default_str();
+  cmd->add_option("--cuda-dtype", args->cuda_dtype, "weights and activations on the GPU: bf16 or f32")
+      ->capture_default_str();
   cmd->callback([args] {
     Status st = run_encode(*args);
     if (!st.ok()) fail(st);

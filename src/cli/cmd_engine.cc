@@ -14,6 +14,7 @@
 #include "distributed/shm_segment.h"
 #include "engine/engine.h"
 #include "executor/model_executor.h"
+#include "models/model.h"
 
 namespace eric::cli {
 
@@ -31,6 +32,8 @@ struct EngineArgs {
   int64_t max_batch_size = 16;
   int64_t max_batch_tokens = 16384;
   int threads_per_worker = 0;
+  std::string device = "cpu";
+  std::string cuda_dtype = "bf16";
   int startup_timeout_s = 300;
   int batch_timeout_s = 120;
   std::string log_level = "info";
@@ -47,6 +50,10 @@ void add_engine_command(CLI::App& app) {
   cmd->add_option("--max-batch-tokens", args->max_batch_tokens, "embedding rows per batch")->capture_default_str();
   cmd->add_option("--threads-per-worker", args->threads_per_worker, "compute threads per worker (0: cores / tp)")
       ->capture_default_str();
+  cmd->add_option("--device", args->device, "where the workers run the encoder: cpu or cuda (rank r on GPU r)")
+      ->capture_default_str();
+  cmd->add_option("--cuda-dtype", args->cuda_dtype, "weights/activations on the GPU: bf16 or f32")
+      ->capture_default_str();
   cmd->add_option("--startup-timeout", args->startup_timeout_s, "seconds the workers may take to load")
       ->capture_default_str();
   cmd->add_option("--batch-timeout", args->batch_timeout_s, "seconds one batch may take before the workers are restarted")
@@ -58,6 +65,8 @@ void add_engine_command(CLI::App& app) {
     Status valid = engine::Scheduler::validate(limits);
     if (!valid.ok()) fail(valid);
     if (args->tp < 1) fail(InvalidArgument("--tp must be >= 1, got {}", args->tp));
+    if (auto d = models::device_from_string(args->device); !d.ok()) fail(d.status());
+    if (auto d = models::cuda_dtype_from_string(args->cuda_dtype); !d.ok()) fail(d.status());
     int threads = args->threads_per_worker;
     if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / args->tp);
 
@@ -81,10 +90,12 @@ void add_engine_command(CLI::App& app) {
     eo.model_dir = args->model;
     eo.world_size = args->tp;
     eo.threads_per_worker = threads;
+    eo.device = args->device;
+    eo.cuda_dtype = args->cuda_dtype;
     eo.startup_timeout = std::chrono::seconds(args->startup_timeout_s);
     eo.batch_timeout = std::chrono::seconds(args->batch_timeout_s);
-    spdlog::info("engine: model {}, tp {}, {} thread(s) per worker, max batch {} items / {} tokens", args->model,
-                 args->tp, threads, limits.max_batch_size, limits.max_batch_tokens);
+    spdlog::info("engine: model {}, tp {}, device {}, {} thread(s) per worker, max batch {} items / {} tokens",
+                 args->model, args->tp, args->device, threads, limits.max_batch_size, limits.max_batch_tokens);
     Status st = eng.run([eo]() -> Result<std::shared_ptr<engine::BatchExecutor>> {
       ERIC_ASSIGN_OR_RETURN(auto ex, executor::ModelExecutor::start(eo));
       return std::shared_ptr<engine::BatchExecutor>(std::move(ex));

@@ -26,6 +26,10 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads-per-worker", opts->threads_per_worker, "compute threads per worker (0: share the cores)")
       ->capture_default_str();
+  cmd->add_option("--device", opts->device, "where the workers run the encoder: cpu or cuda (worker rank r on GPU r)")
+      ->capture_default_str();
+  cmd->add_option("--cuda-dtype", opts->cuda_dtype, "weights and activations on the GPU: bf16 or f32")
+      ->capture_default_str();
   cmd->add_option("--io-threads", opts->io_threads, "HTTP I/O threads")->capture_default_str();
   cmd->add_option_function<int64_t>(
          "--request-timeout", [opts](const int64_t& ms) { opts->request_timeout = std::chrono::milliseconds(ms); },

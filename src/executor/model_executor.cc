@@ -166,6 +166,8 @@ Result<std::shared_ptr<ModelExecutor::WorkerSet>> ModelExecutor::spawn_set() {
     wo.rank = r;
     wo.world_size = options_.world_size;
     wo.threads = options_.threads_per_worker;
+    wo.device = options_.device;
+    wo.cuda_dtype = options_.cuda_dtype;
     wo.parent_pid = getpid();
     std::vector<std::string> argv = options_.worker_command;
     argv.push_back("worker");

@@ -39,6 +39,8 @@ struct ExecutorOptions {
   std::string model_dir;
   int world_size = 1;       // tensor-parallel degree = number of workers
   int threads_per_worker = 0;
+  std::string device = "cpu";       // workers' --device (rank r uses GPU r)
+  std::string cuda_dtype = "bf16";  // workers' --cuda-dtype
   uint32_t ring_slots = 8;
   size_t ring_slot_bytes = 4 << 20;
   std::chrono::milliseconds startup_timeout{120000};

@@ -102,6 +102,8 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
     else if (k == "--world-size") { ERIC_ASSIGN_OR_RETURN(o.world_size, parse_int(k, v)); }
     else if (k == "--threads") { ERIC_ASSIGN_OR_RETURN(o.threads, parse_int(k, v)); }
     else if (k == "--parent-pid") { ERIC_ASSIGN_OR_RETURN(o.parent_pid, parse_int(k, v)); }
+    else if (k == "--device") o.device = v;
+    else if (k == "--cuda-dtype") o.cuda_dtype = v;
     else return InvalidArgument("unknown worker option '{}'", k);
   }
   if (o.model_dir.empty() || o.ring_name.empty() || o.results_endpoint.empty()) {
@@ -111,13 +113,16 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
     return InvalidArgument("worker rank {} / world size {} is invalid", o.rank, o.world_size);
   }
   if (o.world_size > 1 && o.collective_name.empty()) return InvalidArgument("worker with world size > 1 needs --collective");
+  ERIC_RETURN_IF_ERROR(models::device_from_string(o.device).status());
+  ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
   return o;
 }
 
 std::vector<std::string> worker_args(const WorkerOptions& o) {
   std::vector<std::string> a = {"--model", o.model_dir, "--ring", o.ring_name, "--results", o.results_endpoint,
                                 "--rank", std::to_string(o.rank), "--world-size", std::to_string(o.world_size),
-                                "--threads", std::to_string(o.threads), "--parent-pid", std::to_string(o.parent_pid)};
+                                "--threads", std::to_string(o.threads), "--parent-pid", std::to_string(o.parent_pid),
+                                "--device", o.device, "--cuda-dtype", o.cuda_dtype};
   if (!o.collective_name.empty()) {
     a.push_back("--collective");
     a.push_back(o.collective_name);
@@ -144,6 +149,9 @@ Status run_worker(const WorkerOptions& o) {
   auto load = [&]() -> Result<models::LoadedModel> {
     models::EncoderOptions eo;
     eo.num_threads = o.threads;
+    ERIC_ASSIGN_OR_RETURN(eo.device, models::device_from_string(o.device));
+    ERIC_ASSIGN_OR_RETURN(eo.cuda_dtype, models::cuda_dtype_from_string(o.cuda_dtype));
+    eo.device_index = o.rank;  // worker rank r uses GPU r
     if (o.world_size > 1) {
       ERIC_ASSIGN_OR_RETURN(eo.collective, distributed::open_shm_collective(o.collective_name, o.rank, o.world_size));
     }

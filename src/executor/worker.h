@@ -24,6 +24,8 @@ struct WorkerOptions {
   int rank = 0;
   int world_size = 1;
   int threads = 0;               // compute threads (0: all cores)
+  std::string device = "cpu";    // --device: cpu or cuda (rank r uses GPU r)
+  std::string cuda_dtype = "bf16";  // --cuda-dtype: bf16 or f32
   int parent_pid = 0;            // exits when this process is gone (0: no check)
 };
 

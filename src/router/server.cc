@@ -125,7 +125,11 @@ std::vector<std::string> engine_argv(const ServeOptions& o, const std::string& m
           "--max-batch-tokens",
           std::to_string(o.max_batch_tokens),
           "--threads-per-worker",
-          std::to_string(threads_per_worker(o))};
+          std::to_string(threads_per_worker(o)),
+          "--device",
+          o.device,
+          "--cuda-dtype",
+          o.cuda_dtype};
 }
 
 // Everything alive while serving; members are destroyed in reverse order,
@@ -152,6 +156,12 @@ Status validate(const ServeOptions& o) {
     return InvalidArgument("--preprocess-workers must be at least 1, got {}", o.preprocess_workers);
   }
   if (o.threads_per_worker < 0) return InvalidArgument("--threads-per-worker must be >= 0, got {}", o.threads_per_worker);
+  ERIC_ASSIGN_OR_RETURN(models::Device device, models::device_from_string(o.device));
+  ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
+  if (device == models::Device::kCuda && o.tp > 1) {
+    return Unimplemented("--device cuda with --tp {}: tensor parallelism on GPUs needs NCCL, not yet supported "
+                         "(use --tp 1)", o.tp);
+  }
   if (o.request_timeout.count() < 1) {
     return InvalidArgument("--request-timeout must be at least 1 ms, got {}", o.request_timeout.count());
   }

@@ -23,6 +23,8 @@ struct ServeOptions {
   int64_t max_batch_tokens = 16384;
   int preprocess_workers = 2;
   int threads_per_worker = 0;  // 0: the engine divides the cores among workers
+  std::string device = "cpu";       // --device: cpu or cuda (worker rank r uses GPU r)
+  std::string cuda_dtype = "bf16";  // --cuda-dtype: bf16 or f32 on the GPU
   int io_threads = 2;
   RequestLimits limits;  // body/header/items/pixels/download/queue bounds
   // Required as `Authorization: Bearer <key>` on every endpoint but /health
