@@ -8,10 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 
+#include "../common/temp_dir.h"
 #include "tensor/safetensors.h"
 
 namespace eric {
@@ -24,25 +24,19 @@ const std::string kData = std::string(ERIC_SOURCE_DIR) + "/tests/data/models/qwe
 class CliPreprocessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("eric_cli_pp_" + std::to_string(rd()) + std::to_string(rd()));
-    model_ = dir_ / "model";
+    model_ = dir_.path() / "model";
     fs::create_directories(model_);
     std::ofstream(model_ / "config.json") << R"({"model_type": "qwen2_vl"})";
     fs::copy_file(kData + "preprocessor_config_pixels.json", model_ / "preprocessor_config.json");
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   int run(const std::string& args) {
     const std::string cmd = kEric + " preprocess --model " + model_.string() + " " + args + " > " +
-                            (dir_ / "log.txt").string() + " 2>&1";
+                            dir_.file("log.txt") + " 2>&1";
     const int rc = std::system(cmd.c_str());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   }
   std::string log() {
-    std::ifstream in(dir_ / "log.txt");
+    std::ifstream in(dir_.path() / "log.txt");
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
@@ -73,17 +67,18 @@ class CliPreprocessTest : public ::testing::Test {
     for (int i = 0; i < 3; ++i) EXPECT_EQ(gg->data<int64_t>()[i], wg->data<int64_t>()[i]);
   }
 
-  fs::path dir_, model_;
+  testing::TempDir dir_{"eric_cli_pp"};
+  fs::path model_;
 };
 
 TEST_F(CliPreprocessTest, PillowBackendMatchesGolden) {
-  const std::string out = (dir_ / "odd.safetensors").string();
+  const std::string out = dir_.file("odd.safetensors");
   ASSERT_EQ(run("--image " + kData + "odd97x61.png --image-processor-backend pillow --out " + out), 0) << log();
   expect_matches(out, "odd97x61_pixels", 1e-6);
 }
 
 TEST_F(CliPreprocessTest, PixelOverridesApply) {
-  const std::string out = (dir_ / "large.safetensors").string();
+  const std::string out = dir_.file("large.safetensors");
   ASSERT_EQ(run("--image " + kData + "large800x600.png --image-processor-backend pillow --max-pixels 12544 --out " +
                 out),
             0)
@@ -92,7 +87,7 @@ TEST_F(CliPreprocessTest, PixelOverridesApply) {
 }
 
 TEST_F(CliPreprocessTest, DefaultBackendIsTorchvision) {
-  const std::string out = (dir_ / "tv.safetensors").string();
+  const std::string out = dir_.file("tv.safetensors");
   ASSERT_EQ(run("--image file-that-is-not-there.png --out " + out), 1);
   ASSERT_EQ(run("--image " + kData + "large800x600.png --max-pixels 12544 --out " + out), 0) << log();
   // Same grid; values within two uint8 steps of the float64 torchvision restatement.
@@ -111,7 +106,7 @@ TEST_F(CliPreprocessTest, DefaultBackendIsTorchvision) {
 }
 
 TEST_F(CliPreprocessTest, BadArgumentsFailClearly) {
-  const std::string out = (dir_ / "x.safetensors").string();
+  const std::string out = dir_.file("x.safetensors");
   EXPECT_EQ(run("--image " + kData + "odd97x61.png --image-processor-backend opencv --out " + out), 1);
   EXPECT_NE(log().find("opencv"), std::string::npos) << log();
   EXPECT_EQ(run("--image " + kData + "odd97x61.png --min-pixels 9000 --max-pixels 10 --out " + out), 1);

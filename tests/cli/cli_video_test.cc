@@ -8,10 +8,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <string>
 
+#include "../common/temp_dir.h"
 #include "tensor/safetensors.h"
 
 namespace eric {
@@ -54,29 +54,23 @@ std::string base64(const std::string& bytes) {
 class CliVideoTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    std::random_device rd;
-    dir_ = fs::temp_directory_path() / ("eric_cli_video_" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(dir_);
-    model_ = dir_ / "model";
+    model_ = dir_.path() / "model";
     ASSERT_EQ(run("make-test-model --arch " + GetParam() + " --seed 0 --dims tiny --dtype float32 --out " +
                   model_.string()),
               0)
         << log();
   }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   int run(const std::string& args) {
-    const std::string cmd = kEric + " " + args + " > " + (dir_ / "log.txt").string() + " 2>&1";
+    const std::string cmd = kEric + " " + args + " > " + dir_.file("log.txt") + " 2>&1";
     const int rc = std::system(cmd.c_str());
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
   }
-  std::string log() { return read_file(dir_ / "log.txt"); }
-  std::string out(const std::string& name) { return (dir_ / name).string(); }
+  std::string log() { return read_file(dir_.path() / "log.txt"); }
+  std::string out(const std::string& name) { return dir_.file(name); }
   std::string model() { return model_.string(); }
 
-  fs::path dir_, model_;
+  testing::TempDir dir_{"eric_cli_video"};
+  fs::path model_;
 };
 
 std::vector<int64_t> grid_of(const SafetensorsFile& f, const std::string& name) {
@@ -172,17 +166,17 @@ TEST_P(CliVideoTest, BadArgumentsFailClearly) {
                 out("x.safetensors")),
             1);
   EXPECT_NE(log().find("not both"), std::string::npos) << log();
-  EXPECT_EQ(run("preprocess --model " + model() + " --video " + (dir_ / "missing.mp4").string() + " --out " +
+  EXPECT_EQ(run("preprocess --model " + model() + " --video " + dir_.file("missing.mp4") + " --out " +
                 out("x.safetensors")),
             1);
   EXPECT_NE(log().find("missing.mp4"), std::string::npos) << log();
   // Not a video: the decoder's error, naming the argument.
-  std::ofstream(dir_ / "garbage.mp4") << "this is not a video at all";
-  EXPECT_EQ(run("encode --model " + model() + " --video " + (dir_ / "garbage.mp4").string() + " --out " +
+  std::ofstream(dir_.path() / "garbage.mp4") << "this is not a video at all";
+  EXPECT_EQ(run("encode --model " + model() + " --video " + dir_.file("garbage.mp4") + " --out " +
                 out("x.safetensors")),
             1);
   EXPECT_NE(log().find("garbage.mp4"), std::string::npos) << log();
-  EXPECT_FALSE(fs::exists(dir_ / "x.safetensors"));
+  EXPECT_FALSE(fs::exists(dir_.path() / "x.safetensors"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, CliVideoTest, ::testing::Values("qwen2_vl", "qwen2_5_vl"));

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "router/http_client.h"
+#include "../common/temp_dir.h"
 #include "serve_process.h"
 
 namespace eric::integration {
@@ -144,13 +145,10 @@ class ServeFaultsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fixture().error.empty()) << fixture().error;
-    char tmpl[] = "/tmp/eric_faults_XXXXXX";  // not "eric-": the run-folder prefix
-    scratch_ = ::mkdtemp(tmpl);
   }
   void TearDown() override {
     server_.reset();
-    std::error_code ec;
-    if (!HasFailure()) fs::remove_all(scratch_, ec);
+    if (HasFailure()) scratch_dir_.keep();  // for its server log
   }
 
   ServeProcess& start(std::vector<std::string> extra) {
@@ -173,7 +171,8 @@ class ServeFaultsTest : public ::testing::Test {
     EXPECT_EQ(r->status, 200) << r->body << "\n" << server_->log();
   }
 
-  std::string scratch_;
+  testing::TempDir scratch_dir_{"eric_faults"};
+  const std::string scratch_ = scratch_dir_.str();
   std::unique_ptr<ServeProcess> server_;
 };
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <set>
 
+#include "../common/temp_dir.h"
 #include "../hub/fake_hub.h"
 #include "media/base64.h"
 #include "router/http_client.h"
@@ -34,8 +35,8 @@ std::string read_file(const fs::path& p) {
 }
 
 TEST(ServeHubTest, ServesAModelByHubIdDownloadingOnlyTheEncoderShards) {
-  const fs::path root = fs::path(ERIC_BINARY_DIR) / ("integration-hub-" + std::to_string(::getpid()));
-  fs::remove_all(root);
+  testing::TempDir root_dir("eric_hub_it");
+  const fs::path root = root_dir.path();
   fs::create_directories(root / "images");
   const std::string log = (root / "setup.log").string();
   const fs::path ckpt = root / "ckpt";
@@ -106,7 +107,6 @@ TEST(ServeHubTest, ServesAModelByHubIdDownloadingOnlyTheEncoderShards) {
   }
   EXPECT_TRUE(fs::exists(root / "cache" / "models--org--tiny-qwen2-vl" / "refs" / "main"));
   EXPECT_TRUE(fs::is_symlink(root / "cache" / "models--org--tiny-qwen2-vl" / "snapshots" / kCommit / "config.json"));
-  fs::remove_all(root);
 }
 
 }  // namespace

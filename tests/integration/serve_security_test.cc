@@ -22,6 +22,7 @@
 #include <mutex>
 #include <thread>
 
+#include "../common/temp_dir.h"
 #include "serve_process.h"
 
 namespace eric::integration {
@@ -213,8 +214,8 @@ class ServeSecurityTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     ASSERT_TRUE(paths().error.empty()) << paths().error;
-    char tmpl[] = "/tmp/eric_sec_XXXXXX";  // not "eric-": that is the run-folder prefix
-    scratch_ = ::mkdtemp(tmpl);
+    scratch_dir_ = std::make_unique<testing::TempDir>("eric_sec");
+    scratch_ = scratch_dir_->str();
     allowed_ = scratch_ + "/allowed";
     outside_ = scratch_ + "/outside";
     fs::create_directories(allowed_);
@@ -245,8 +246,7 @@ class ServeSecurityTest : public ::testing::Test {
     }
     delete server_;
     delete media_;
-    std::error_code ec;
-    fs::remove_all(scratch_, ec);
+    scratch_dir_.reset();
   }
   void TearDown() override {
     // Whatever a test did, the server still serves a good request.
@@ -255,6 +255,7 @@ class ServeSecurityTest : public ::testing::Test {
   }
   static uint16_t port() { return server_->port(); }
 
+  static inline std::unique_ptr<testing::TempDir> scratch_dir_;
   static inline std::string scratch_, allowed_, outside_;
   static inline MediaServer* media_ = nullptr;
   static inline ServeProcess* server_ = nullptr;

@@ -20,6 +20,7 @@
 #include "media/base64.h"
 #include "router/http_client.h"
 #include "embedding_compare.h"
+#include "../common/temp_dir.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
 
@@ -102,14 +103,13 @@ Fixture& fixture() {
   return f;
 }
 
-// Per-process scratch space for run folders and server logs.
-const std::string& scratch_dir() {
-  static std::string dir = [] {
-    char tmpl[] = "/tmp/eric_it_XXXXXX";  // not "eric-": that is the run-folder prefix
-    return std::string(::mkdtemp(tmpl));
-  }();
+// Per-process scratch space for run folders and server logs, removed at exit
+// unless a test failed (its server log stays).
+testing::TempDir& scratch() {
+  static testing::TempDir dir("eric_it");
   return dir;
 }
+std::string scratch_dir() { return scratch().str(); }
 
 std::set<std::string> shm_entries() {
   std::set<std::string> out;
@@ -142,10 +142,11 @@ class ServeTest : public ::testing::Test {
 
   void TearDown() override {
     std::error_code ec;
-    if (!HasFailure()) {  // keep the server log of a failed test
+    if (HasFailure()) {  // keep the server log of a failed test
+      scratch().keep();
+    } else {
       fs::remove_all(runtime_dir_, ec);
       fs::remove(runtime_dir_ + ".log", ec);
-      fs::remove(scratch_dir(), ec);  // only succeeds once empty
     }
   }
 

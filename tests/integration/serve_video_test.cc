@@ -20,6 +20,7 @@
 #include "router/http_client.h"
 #include "router/image_source.h"
 #include "embedding_compare.h"
+#include "../common/temp_dir.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
 
@@ -40,8 +41,6 @@ std::string read_file(const std::string& path) {
 class ServeVideoTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/eric_itv_XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
     media_ = dir_ + "/media";
     model_ = dir_ + "/model";
     fs::create_directories(media_);
@@ -53,8 +52,7 @@ class ServeVideoTest : public ::testing::TestWithParam<std::string> {
         << read_file(log());
   }
   void TearDown() override {
-    std::error_code ec;
-    if (!HasFailure()) fs::remove_all(dir_, ec);
+    if (HasFailure()) tmp_.keep();  // for its logs
   }
   std::string log() const { return dir_ + "/setup.log"; }
 
@@ -76,7 +74,9 @@ class ServeVideoTest : public ::testing::TestWithParam<std::string> {
     return j;
   }
 
-  std::string dir_, media_, model_;
+  testing::TempDir tmp_{"eric_itv"};
+  const std::string dir_ = tmp_.str();
+  std::string media_, model_;
   int refs_ = 0;
 };
 

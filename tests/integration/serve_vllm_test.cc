@@ -31,6 +31,7 @@
 #include "router/body_stream.h"
 #include "router/http_client.h"
 #include "router/http_server.h"
+#include "../common/temp_dir.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
 
@@ -124,6 +125,7 @@ struct Suite {
   std::string root, model, images_dir, ec_dir;
   std::vector<std::string> images;
   std::string video;
+  std::unique_ptr<testing::TempDir> scratch;  // the server's run folder, log and EC storage
   std::unique_ptr<FakeVllm> vllm;
   std::unique_ptr<ServeProcess> server;
   std::string error;
@@ -173,8 +175,8 @@ class ServeVllmTest : public ::testing::Test {
     ::flock(lock, LOCK_UN);
     ::close(lock);
     if (!s.error.empty()) return;
-    char tmpl[] = "/tmp/eric_vllm_XXXXXX";
-    const std::string scratch = ::mkdtemp(tmpl);
+    s.scratch = std::make_unique<testing::TempDir>("eric_vllm");
+    const std::string scratch = s.scratch->str();
     s.ec_dir = scratch + "/ec";
     s.vllm = std::make_unique<FakeVllm>();
     s.server = std::make_unique<ServeProcess>(
@@ -189,10 +191,8 @@ class ServeVllmTest : public ::testing::Test {
     if (s.server) s.server->stop(SIGTERM, 30s);
     s.server.reset();
     s.vllm.reset();
-    std::error_code ec;
-    if (!s.ec_dir.empty() && !::testing::UnitTest::GetInstance()->Failed()) {
-      fs::remove_all(fs::path(s.ec_dir).parent_path(), ec);
-    }
+    if (s.scratch && ::testing::UnitTest::GetInstance()->Failed()) s.scratch->keep();  // for the server log
+    s.scratch.reset();
   }
 
   void SetUp() override { ASSERT_TRUE(suite().error.empty()) << suite().error; }

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "../common/temp_dir.h"
 #include "../integration/serve_process.h"
 #include "router/http_client.h"
 #include "sidecar/client.h"
@@ -155,8 +156,6 @@ class SidecarIntegration : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(fixture().setup_error.empty()) << fixture().setup_error;
-    char tmpl[] = "/tmp/eric_sc_XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
     port_a_ = free_port();
     port_b_ = free_port();
     metrics_port_a_ = free_port();
@@ -179,8 +178,7 @@ class SidecarIntegration : public ::testing::Test {
     server_.reset();
     a_.reset();
     b_.reset();
-    std::error_code ec;
-    if (!HasFailure()) fs::remove_all(dir_, ec);
+    if (HasFailure()) tmp_.keep();  // for the logs of eric serve and the sidecars
   }
 
   std::string sock(const std::string& node) { return dir_ + "/" + node + ".sock"; }
@@ -240,7 +238,8 @@ class SidecarIntegration : public ::testing::Test {
     return json::parse(*(*c)->stats());
   }
 
-  std::string dir_;
+  testing::TempDir tmp_{"eric_sc"};
+  const std::string dir_ = tmp_.str();
   uint16_t port_a_ = 0, port_b_ = 0, metrics_port_a_ = 0;
   std::string b_arena_mib_ = "64";
   std::string max_batch_size_ = "4";
