@@ -137,10 +137,13 @@ std::vector<ProcessedItem> make_items(const VisionConfig& cfg, const std::vector
   return items;
 }
 
-std::vector<Tensor> encode(PackedVisionEncoder& enc, const std::vector<ProcessedItem>& items, const std::string& what) {
+Result<std::vector<Tensor>> try_encode(PackedVisionEncoder& enc, const std::vector<ProcessedItem>& items) {
   std::vector<const ProcessedItem*> ptrs;
   for (const auto& i : items) ptrs.push_back(&i);
-  return or_die(enc.encode(ptrs), what);
+  return enc.encode(ptrs);
+}
+std::vector<Tensor> encode(PackedVisionEncoder& enc, const std::vector<ProcessedItem>& items, const std::string& what) {
+  return or_die(try_encode(enc, items), what);
 }
 
 // ||out - ref|| / ||ref|| over all items together.
@@ -200,11 +203,14 @@ std::unique_ptr<PackedVisionEncoder> check_accuracy(const Family& f, const std::
     std::vector<Tensor> ref = encode(*cpu, items, "CPU " + cs.name);
     const double cpu_s = now_s() - t0;
     for (auto [enc, dt, tol] : {std::tuple{bf16.get(), "bf16", kBf16Tol}, std::tuple{f32.get(), "f32", kF32Tol}}) {
-      encode(*enc, items, "CUDA warm-up " + cs.name);  // first call: cuBLASLt heuristics, allocator growth
+      // A failing GPU call is a FAIL row with its error, not the end of the
+      // run: one device session should report every case.
+      auto warm = try_encode(*enc, items);  // first call: cuBLASLt heuristics, allocator growth
       t0 = now_s();
-      std::vector<Tensor> out = encode(*enc, items, std::string("CUDA ") + dt + " " + cs.name);
-      AccuracyRow r{f.arch, dims, cs.name + " (" + grids_text(cs.grids) + ")", dt, rel_l2(out, ref), tol, cpu_s,
-                    now_s() - t0};
+      auto out = warm.ok() ? try_encode(*enc, items) : warm;
+      if (!out.ok()) std::printf("error %s %s %s: %s\n", f.arch.c_str(), dt, cs.name.c_str(), out.status().to_string().c_str());
+      AccuracyRow r{f.arch, dims, cs.name + " (" + grids_text(cs.grids) + ")", dt,
+                    out.ok() ? rel_l2(*out, ref) : INFINITY, tol, cpu_s, now_s() - t0};
       std::printf("check %-10s %-4s %-44s %-4s rel_err %.3e (tol %.0e) %s  cpu %.2f s gpu %.3f s\n", r.family.c_str(),
                   r.dims.c_str(), r.name.c_str(), r.dtype.c_str(), r.err, r.tol, r.pass() ? "PASS" : "FAIL", r.cpu_s,
                   r.gpu_s);
@@ -237,19 +243,25 @@ void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double ge
     }
     auto plan = or_die(enc->plan(grids), "plan");
     cuda::DeviceTensor dev_px = or_die(cuda::upload(packed, DType::kBF16, ctx), "upload pixels");
-    const double gpu_ms = or_die(cuda::bench::median_ms(ctx, 2, 5,
-                                                         [&]() -> Status {
-                                                           auto out = enc->tower().forward(ctx, plan, dev_px);
-                                                           return out.ok() ? Status::Ok() : out.status();
-                                                         }),
-                                 "timing the GPU forward");
+    auto timed = cuda::bench::median_ms(ctx, 2, 5, [&]() -> Status {
+      auto out = enc->tower().forward(ctx, plan, dev_px);
+      return out.ok() ? Status::Ok() : out.status();
+    });
+    if (!timed.ok()) {
+      std::printf("error bench %s batch %d: %s\n", f.arch.c_str(), batch, timed.status().to_string().c_str());
+      return;  // a failed GPU call is usually sticky: the larger batches would fail too
+    }
+    const double gpu_ms = *timed;
     // encode() end to end: packing, upload, forward, download, split.
-    encode(*enc, items, "e2e warm-up");
     std::vector<double> e2e;
-    for (int i = 0; i < 3; ++i) {
+    for (int i = 0; i < 4; ++i) {
       const double t0 = now_s();
-      encode(*enc, items, "e2e");
-      e2e.push_back((now_s() - t0) * 1e3);
+      auto out = try_encode(*enc, items);
+      if (!out.ok()) {
+        std::printf("error bench %s batch %d e2e: %s\n", f.arch.c_str(), batch, out.status().to_string().c_str());
+        return;
+      }
+      if (i > 0) e2e.push_back((now_s() - t0) * 1e3);  // the first is a warm-up
     }
     std::sort(e2e.begin(), e2e.end());
     const double flops = models::qwen2_vl::tower_flops(m.cfg, plan, patches, f.gated);
