@@ -15,6 +15,7 @@
 #include "executor/process.h"
 #include "../common/temp_dir.h"
 #include "../engine/protocol_client.h"
+#include "executor_test_util.h"
 #include "test_linear_family.h"
 
 namespace eric::executor {
@@ -26,14 +27,9 @@ using namespace std::chrono_literals;
 constexpr int kIn = 16, kOut = 6;
 
 using testing::ProtocolClient;
+using testing::our_shm_segments;
+using testing::rel_error;
 using testing::TempDir;
-
-int our_shm_segments() {
-  int n = 0;
-  const std::string prefix = "eric-" + std::to_string(getpid()) + "-";
-  for (const auto& e : fs::directory_iterator("/dev/shm")) n += e.path().filename().string().rfind(prefix, 0) == 0;
-  return n;
-}
 
 struct Server {
   TempDir run_dir{"eric_engine_server_test"}, model_dir{"eric_engine_server_test"};
@@ -84,16 +80,6 @@ engine::EncodeRequest make_request(uint64_t id, int items, float first = 0.0f) {
     r.items.push_back(std::move(it));
   }
   return r;
-}
-
-double rel_error(const Tensor& a, const Tensor& b) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    double d = double(a.data<float>()[i]) - b.data<float>()[i];
-    num += d * d;
-    den += double(b.data<float>()[i]) * b.data<float>()[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
 }
 
 void serve_concurrent_clients(int tp) {

@@ -15,6 +15,7 @@
 #include "executor/fault_injection.h"
 #include "executor/process.h"
 #include "../common/temp_dir.h"
+#include "executor_test_util.h"
 #include "test_linear_family.h"
 
 namespace eric::executor {
@@ -25,19 +26,11 @@ using namespace std::chrono_literals;
 
 constexpr int kIn = 24, kOut = 8;
 
+using testing::our_shm_segments;
+using testing::rel_error;
 using testing::TempDir;
 
 std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
-
-// Our shared-memory segments (their names carry our pid).
-int our_shm_segments() {
-  int n = 0;
-  const std::string prefix = "eric-" + std::to_string(getpid()) + "-";
-  for (const auto& e : fs::directory_iterator("/dev/shm")) {
-    if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
-  }
-  return n;
-}
 
 struct Fixture {
   TempDir run_dir{"eric_executor_test"}, model_dir{"eric_executor_test"};
@@ -79,16 +72,6 @@ engine::Batch make_batch(uint64_t id, const std::vector<int64_t>& rows, float fi
     b.entries.push_back(std::move(e));
   }
   return b;
-}
-
-double rel_error(const Tensor& a, const Tensor& b) {
-  double num = 0, den = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    double d = double(a.data<float>()[i]) - b.data<float>()[i];
-    num += d * d;
-    den += double(b.data<float>()[i]) * b.data<float>()[i];
-  }
-  return std::sqrt(num / std::max(den, 1e-30));
 }
 
 void expect_matches_reference(const Fixture& f, const engine::Batch& b, const engine::ItemOutcomes& out) {
