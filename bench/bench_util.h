@@ -4,6 +4,8 @@
 // an executable of its own (bench/CMakeLists.txt).
 #pragma once
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
@@ -25,6 +27,13 @@ inline double now_ms() {
 inline double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// Prints a failure to stderr; true when status failed (the bench then exits 1).
+inline bool report_failure(const Status& status) {
+  if (status.ok()) return false;
+  fmt::print(stderr, "{}\n", status.to_string());
+  return true;
 }
 
 // The whole file, or an IoError naming it.

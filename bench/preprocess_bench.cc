@@ -24,18 +24,12 @@ using namespace eric;
 
 int run(const std::string& image_path, const std::string& config_path, int iters) {
   auto bytes = bench::read_file(image_path);
-  if (!bytes.ok()) {
-    fmt::print(stderr, "{}\n", bytes.status().to_string());
-    return 1;
-  }
+  if (bench::report_failure(bytes.status())) return 1;
   models::ModelConfig mc;
   mc.model_type = "qwen2_vl";
   mc.preprocessor_config = bench::read_json(config_path);
   auto processor = models::make_qwen2_vl_image_processor(mc);
-  if (!processor.ok()) {
-    fmt::print(stderr, "{}\n", processor.status().to_string());
-    return 1;
-  }
+  if (bench::report_failure(processor.status())) return 1;
   for (auto backend : {models::ImageProcessorBackend::kPillow, models::ImageProcessorBackend::kTorchvision}) {
     models::ProcessorOptions options;
     options.backend = backend;
@@ -55,10 +49,7 @@ int run(const std::string& image_path, const std::string& config_path, int iters
           shape = item->find("pixel_values")->shape().to_string();
           return Status::Ok();
         });
-    if (!times.ok()) {
-      fmt::print(stderr, "{}\n", times.status().to_string());
-      return 1;
-    }
+    if (bench::report_failure(times.status())) return 1;
     fmt::print("eric_ms backend={} total={:.2f} decode={:.2f} process={:.2f} pixel_values={}\n",
                bench::backend_name(backend), times->total, times->decode, times->process, shape);
   }

@@ -31,19 +31,13 @@ using namespace eric;
 int run(const std::string& video_path, const std::string& pp_path, const std::string& vpp_path, int iters,
         int threads, int max_num_frames) {
   auto bytes = bench::read_file(video_path);
-  if (!bytes.ok()) {
-    fmt::print(stderr, "{}\n", bytes.status().to_string());
-    return 1;
-  }
+  if (bench::report_failure(bytes.status())) return 1;
   models::ModelConfig mc;
   mc.model_type = "qwen2_vl";
   mc.preprocessor_config = bench::read_json(pp_path);
   mc.video_preprocessor_config = bench::read_json(vpp_path);
   auto processor = models::make_qwen2_vl_video_processor(mc);
-  if (!processor.ok()) {
-    fmt::print(stderr, "{}\n", processor.status().to_string());
-    return 1;
-  }
+  if (bench::report_failure(processor.status())) return 1;
   media::FrameSelection selection;
   selection.max_num_frames = max_num_frames;
   media::VideoDecodeOptions decode_options;
@@ -67,10 +61,7 @@ int run(const std::string& video_path, const std::string& pp_path, const std::st
           shape = item->find("pixel_values_videos")->shape().to_string();
           return Status::Ok();
         });
-    if (!times.ok()) {
-      fmt::print(stderr, "{}\n", times.status().to_string());
-      return 1;
-    }
+    if (bench::report_failure(times.status())) return 1;
     fmt::print("eric_ms backend={} threads={} total={:.1f} decode={:.1f} process={:.1f} frames={} "
                "pixel_values_videos={}\n",
                bench::backend_name(backend),
