@@ -43,7 +43,7 @@ cmake -S "$root/tools/device" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" "${cmake_args[@]}" \
   >"$logs/configure.log" 2>&1 || { tail -30 "$logs/configure.log"; exit 2; }
 say "build"
-cmake --build "$build" -j "$(nproc)" --target cuda_block_cache_test cuda_ops_test cuda_gemm_attention_bench \
+cmake --build "$build" -j "$(nproc)" --target cuda_block_cache_test cuda_ops_test cuda_nccl_test cuda_gemm_attention_bench \
   >"$logs/build.log" 2>&1 || { grep -E "error|FAILED" -A3 "$logs/build.log" | head -60; exit 2; }
 
 declare -A result
@@ -62,6 +62,7 @@ run_test() {
 }
 run_test cuda_block_cache_test
 run_test cuda_ops_test
+run_test cuda_nccl_test
 
 say "benchmark"
 timeout 240 "$build/cuda_gemm_attention_bench" >"$logs/bench.log" 2>&1
@@ -69,7 +70,7 @@ bench_rc=$?
 
 echo
 echo "== eric CUDA check ($(( $(date +%s) - t0 )) s) =="
-for name in cuda_block_cache_test cuda_ops_test; do printf '%-24s %s\n' "$name" "${result[$name]}"; done
+for name in cuda_block_cache_test cuda_ops_test cuda_nccl_test; do printf '%-24s %s\n' "$name" "${result[$name]}"; done
 printf '%-24s rc=%d\n' cuda_gemm_attention_bench "$bench_rc"
 cat "$logs/bench.log"
-[[ ${result[cuda_block_cache_test]} == rc=0* && ${result[cuda_ops_test]} == rc=0* && $bench_rc -eq 0 ]]
+[[ ${result[cuda_block_cache_test]} == rc=0* && ${result[cuda_ops_test]} == rc=0* && ${result[cuda_nccl_test]} == rc=0* && $bench_rc -eq 0 ]]
