@@ -107,7 +107,7 @@ Model write_and_open(const Family& f, bool real, const fs::path& dir) {
   return m;
 }
 
-std::unique_ptr<PackedVisionEncoder> load(const Family& f, const Model& m, models::Device device, DType dtype) {
+std::unique_ptr<PackedVisionEncoder> load(const Family& f, const Model& m, models::ComputeDevice device, DType dtype) {
   EncoderOptions o;
   o.device = device;
   o.device_index = 0;
@@ -191,9 +191,9 @@ std::string grids_text(const std::vector<GridTHW>& grids) {
 std::unique_ptr<PackedVisionEncoder> check_accuracy(const Family& f, const std::string& dims, const Model& m,
                                                     const std::vector<Case>& cases, std::vector<AccuracyRow>& rows) {
   double t0 = now_s();
-  auto cpu = load(f, m, models::Device::kCpu, DType::kF32);
-  auto bf16 = load(f, m, models::Device::kCuda, DType::kBF16);
-  auto f32 = load(f, m, models::Device::kCuda, DType::kF32);
+  auto cpu = load(f, m, models::ComputeDevice::kCpu, DType::kF32);
+  auto bf16 = load(f, m, models::ComputeDevice::kCuda, DType::kBF16);
+  auto f32 = load(f, m, models::ComputeDevice::kCuda, DType::kF32);
   std::printf("[%s %s] CPU f32, CUDA bf16 and CUDA f32 towers loaded in %.1f s\n", f.arch.c_str(), dims.c_str(),
               now_s() - t0);
   for (size_t c = 0; c < cases.size(); ++c) {

@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     encoder_options.device = *d;
     encoder_options.cuda_dtype = *dt;
   }
-  const bool on_cpu = encoder_options.device == models::Device::kCpu;
+  const bool on_cpu = encoder_options.device == models::ComputeDevice::kCpu;
   if (sizes.empty()) sizes = {448, 1024};
   ThreadPool::set_global_threads(threads);
   threads = ThreadPool::global().num_threads();

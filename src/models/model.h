@@ -101,11 +101,11 @@ class ModalityProcessor {
 };
 
 // Where an encoder runs (`--device`).
-enum class Device { kCpu, kCuda };
-inline std::string_view device_name(Device d) { return d == Device::kCuda ? "cuda" : "cpu"; }
-inline Result<Device> device_from_string(std::string_view name) {
-  if (name == "cpu") return Device::kCpu;
-  if (name == "cuda") return Device::kCuda;
+enum class ComputeDevice { kCpu, kCuda };
+inline std::string_view device_name(ComputeDevice d) { return d == ComputeDevice::kCuda ? "cuda" : "cpu"; }
+inline Result<ComputeDevice> device_from_string(std::string_view name) {
+  if (name == "cpu") return ComputeDevice::kCpu;
+  if (name == "cuda") return ComputeDevice::kCuda;
   return InvalidArgument("unknown device '{}' (cpu or cuda)", name);
 }
 // `--cuda-dtype`: bf16 (default) or f32 weights and activations on the GPU.
@@ -120,7 +120,7 @@ struct EncoderOptions {
   int num_threads = 0;                // 0: the global pool
   // kCuda: weights uploaded to GPU `device_index` at load (worker rank r
   // uses GPU r) and every forward pass runs there in `cuda_dtype`.
-  Device device = Device::kCpu;
+  ComputeDevice device = ComputeDevice::kCpu;
   int device_index = 0;
   DType cuda_dtype = DType::kBF16;
   // Tensor parallelism: this process holds rank()'s shard of the weights

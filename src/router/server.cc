@@ -156,9 +156,9 @@ Status validate(const ServeOptions& o) {
     return InvalidArgument("--preprocess-workers must be at least 1, got {}", o.preprocess_workers);
   }
   if (o.threads_per_worker < 0) return InvalidArgument("--threads-per-worker must be >= 0, got {}", o.threads_per_worker);
-  ERIC_ASSIGN_OR_RETURN(models::Device device, models::device_from_string(o.device));
+  ERIC_ASSIGN_OR_RETURN(models::ComputeDevice device, models::device_from_string(o.device));
   ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
-  if (device == models::Device::kCuda && o.tp > 1) {
+  if (device == models::ComputeDevice::kCuda && o.tp > 1) {
     return Unimplemented("--device cuda with --tp {}: tensor parallelism on GPUs needs NCCL, not yet supported "
                          "(use --tp 1)", o.tp);
   }

@@ -43,7 +43,7 @@ class QwenVisionCuda : public ::testing::TestWithParam<std::string> {
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
-  std::unique_ptr<PackedVisionEncoder> load(Device device, DType dtype) {
+  std::unique_ptr<PackedVisionEncoder> load(ComputeDevice device, DType dtype) {
     EncoderOptions o;
     o.device = device;
     o.cuda_dtype = dtype;
@@ -97,9 +97,9 @@ double rel_l2(const std::vector<Tensor>& out, const std::vector<Tensor>& ref) {
 }
 
 TEST_P(QwenVisionCuda, MixedBatchMatchesTheCpuTower) {
-  auto cpu = load(Device::kCpu, DType::kF32);
-  auto f32 = load(Device::kCuda, DType::kF32);
-  auto bf16 = load(Device::kCuda, DType::kBF16);
+  auto cpu = load(ComputeDevice::kCpu, DType::kF32);
+  auto f32 = load(ComputeDevice::kCuda, DType::kF32);
+  auto bf16 = load(ComputeDevice::kCuda, DType::kBF16);
   ASSERT_TRUE(cpu && f32 && bf16);
   EXPECT_NE(dynamic_cast<qwen2_vl::CudaVisionEncoder*>(f32.get()), nullptr);
   const std::vector<ProcessedItem> items = mixed_batch(cfg_);

@@ -112,7 +112,7 @@ TEST(DeviceSelection, CudaWithoutAGpuFailsNamingTheDevice) {
   WeightMap w = Checkpoint::open(dir.string()).value().load({"visual."}).value();
   VisionConfig c = VisionConfig::parse_qwen2_vl(ModelConfig::load(dir.string()).value().config).value();
   EncoderOptions o;
-  o.device = Device::kCuda;
+  o.device = ComputeDevice::kCuda;
   auto r = qwen2_vl::load_qwen2_vl_encoder(c, w, o);
   fs::remove_all(dir);
   ASSERT_FALSE(r.ok());
@@ -121,8 +121,8 @@ TEST(DeviceSelection, CudaWithoutAGpuFailsNamingTheDevice) {
 }
 
 TEST(DeviceSelection, ParsesDeviceAndDtypeNames) {
-  EXPECT_EQ(device_from_string("cuda").value(), Device::kCuda);
-  EXPECT_EQ(device_from_string("cpu").value(), Device::kCpu);
+  EXPECT_EQ(device_from_string("cuda").value(), ComputeDevice::kCuda);
+  EXPECT_EQ(device_from_string("cpu").value(), ComputeDevice::kCpu);
   EXPECT_FALSE(device_from_string("gpu").ok());
   EXPECT_EQ(cuda_dtype_from_string("bf16").value(), DType::kBF16);
   EXPECT_EQ(cuda_dtype_from_string("f32").value(), DType::kF32);

@@ -23,7 +23,7 @@ Result<Tensor> Qwen25VisionEncoder::forward(const Tensor& pixel_values, const st
 Result<std::unique_ptr<qwen2_vl::PackedVisionEncoder>> load_qwen2_5_vl_encoder(const qwen2_vl::VisionConfig& cfg,
                                                                                const WeightMap& weights,
                                                                                const EncoderOptions& options) {
-  if (options.device == Device::kCuda) {
+  if (options.device == ComputeDevice::kCuda) {
     return qwen2_vl::load_cuda_vision_encoder(cfg, weights, Qwen25VisionEncoder::style(), &window_plan, options);
   }
   ERIC_ASSIGN_OR_RETURN(auto encoder, Qwen25VisionEncoder::load(cfg, weights, options));

@@ -20,7 +20,7 @@ Result<Tensor> Qwen2VisionEncoder::forward(const Tensor& pixel_values, const std
 
 Result<std::unique_ptr<PackedVisionEncoder>> load_qwen2_vl_encoder(const VisionConfig& cfg, const WeightMap& weights,
                                                                    const EncoderOptions& options) {
-  if (options.device == Device::kCuda) {
+  if (options.device == ComputeDevice::kCuda) {
     return load_cuda_vision_encoder(cfg, weights, Qwen2VisionEncoder::style(), &full_attention_plan, options);
   }
   ERIC_ASSIGN_OR_RETURN(auto encoder, Qwen2VisionEncoder::load(cfg, weights, options));
