@@ -10,7 +10,9 @@
 //     4 and 8, bf16: the GPU forward alone (CUDA events, median after
 //     warm-ups) and encode() end to end (upload, download, packing), images/s,
 //     FLOPs counted from the shapes (qwen2_vl::tower_flops), TFLOP/s and the
-//     fraction of an 8192^3 bf16 cuBLASLt GEMM measured in the same run.
+//     fraction of an 8192^3 bf16 cuBLASLt GEMM measured in the same run, and
+//     one pass split into phases (attention, MLP, norms + residuals, embed,
+//     merger; CUDA events between them) with the TFLOP/s of each.
 // Prints a summary table last; exits 1 when a check fails, 2 without a GPU.
 //
 //   cuda_encoder_check [--work-dir DIR] [--skip-real] [--skip-bench]
@@ -265,12 +267,34 @@ void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double ge
     }
     std::sort(e2e.begin(), e2e.end());
     const double flops = models::qwen2_vl::tower_flops(m.cfg, plan, patches, f.gated);
+    // Where the GPU time goes: one more pass with events between phases.
+    models::qwen2_vl::TowerPhaseTimes ph;
+    std::string phases;
+    auto profiled = enc->tower().forward(ctx, plan, dev_px, &ph);
+    if (profiled.ok()) {
+      const double n = static_cast<double>(patches), e = static_cast<double>(m.cfg.embed_dim);
+      const double depth = static_cast<double>(m.cfg.depth), u = static_cast<double>(m.cfg.merge_unit());
+      const double mlp_f = depth * (f.gated ? 3.0 : 2.0) * 2.0 * n * e * static_cast<double>(m.cfg.mlp_hidden);
+      const double proj_f = depth * 8.0 * n * e * e;  // q, k, v, out
+      const double embed_f = 2.0 * n * static_cast<double>(m.cfg.patch_dim()) * e;
+      const double merger_f = 2.0 * (n / u) * (e * u) * (e * u) + 2.0 * (n / u) * (e * u) * m.cfg.out_hidden;
+      const double core_f = flops - mlp_f - proj_f - embed_f - merger_f;
+      auto rate = [](double fl, double ms) { return ms > 0 ? fl / ms / 1e9 : 0.0; };
+      phases = fmt::format("  phases ({:.1f} ms): attention {:.1f} ms ({:.0f} TFLOP/s; QK^T/PV {:.0f}% of its FLOPs), "
+                  "mlp {:.1f} ms ({:.0f} TFLOP/s), norms+residual {:.1f} ms, embed {:.1f} ms, merger {:.1f} ms\n",
+                  ph.total_ms(), ph.attention_ms, rate(proj_f + core_f, ph.attention_ms),
+                  100.0 * core_f / (proj_f + core_f), ph.mlp_ms, rate(mlp_f, ph.mlp_ms), ph.norm_residual_ms,
+                  ph.embed_ms, ph.merger_ms);
+    } else {
+      phases = "  phases: " + profiled.status().to_string() + "\n";
+    }
     BenchRow r{f.arch, batch, gpu_ms, e2e[1], flops / 1e12, flops / gpu_ms / 1e9, 0};
     r.frac = r.tflops / gemm_tflops;
     std::printf("bench %-10s batch %d: gpu %.1f ms (%.2f img/s), e2e %.1f ms (%.2f img/s), %.2f TFLOP, %.1f TFLOP/s, "
                 "%.1f%% of GEMM\n",
                 r.family.c_str(), batch, r.gpu_ms, batch / (r.gpu_ms / 1e3), r.e2e_ms, batch / (r.e2e_ms / 1e3),
                 r.tflop, r.tflops, 100 * r.frac);
+    std::fputs(phases.c_str(), stdout);
     std::fflush(stdout);
     rows.push_back(r);
   }

@@ -115,6 +115,30 @@ TEST_P(QwenVisionCuda, MixedBatchMatchesTheCpuTower) {
   EXPECT_LT(rel_l2(alone, {out32[1]}), 1e-5);
 }
 
+TEST_P(QwenVisionCuda, PhaseTimesCoverTheForwardWithoutChangingIt) {
+  auto enc = load(ComputeDevice::kCuda, DType::kF32);
+  ASSERT_TRUE(enc);
+  auto* cuda_enc = dynamic_cast<qwen2_vl::CudaVisionEncoder*>(enc.get());
+  ASSERT_NE(cuda_enc, nullptr);
+  const std::vector<GridTHW> grids = {{1, 8, 8}, {1, 6, 10}};
+  const std::vector<ProcessedItem> items = mixed_batch(cfg_);
+  Tensor px = Tensor::empty(DType::kF32, {64 + 60, cfg_.patch_dim()}).value();
+  ASSERT_TRUE(px.slice(0, 0, 64).value().copy_from(items[0].tensors[0].second).ok());
+  ASSERT_TRUE(px.slice(0, 64, 124).value().copy_from(items[1].tensors[0].second).ok());
+  cuda::Context& ctx = cuda_enc->context();
+  qwen2_vl::TowerPlan plan = cuda_enc->plan(grids).value();
+  cuda::DeviceTensor dev = cuda::upload(px, DType::kF32, ctx).value();
+  qwen2_vl::TowerPhaseTimes times;
+  Tensor plain = cuda::download_f32(cuda_enc->tower().forward(ctx, plan, dev).value(), ctx).value();
+  Tensor timed = cuda::download_f32(cuda_enc->tower().forward(ctx, plan, dev, &times).value(), ctx).value();
+  EXPECT_LT(rel_l2({timed}, {plain}), 1e-7);
+  EXPECT_GT(times.attention_ms, 0.0);
+  EXPECT_GT(times.mlp_ms, 0.0);
+  EXPECT_GT(times.norm_residual_ms, 0.0);
+  EXPECT_GT(times.embed_ms, 0.0);
+  EXPECT_GT(times.merger_ms, 0.0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, QwenVisionCuda, ::testing::Values("qwen2_vl", "qwen2_5_vl"));
 
 }  // namespace

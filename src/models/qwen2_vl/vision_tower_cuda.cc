@@ -7,6 +7,51 @@
 
 namespace eric::models::qwen2_vl {
 
+namespace {
+// Records an event after each phase on the stream and, at finish(), adds the
+// time between consecutive events to the phase that ended there. Inactive
+// (every call a no-op) without a TowerPhaseTimes to fill.
+class PhaseTimer {
+ public:
+  PhaseTimer(cudaStream_t stream, TowerPhaseTimes* out) : stream_(stream), out_(out) {}
+  ~PhaseTimer() {
+    for (auto& m : marks_) cudaEventDestroy(m.event);
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+  // Marks the end of a phase (nullptr: the start of the first).
+  Status mark(double TowerPhaseTimes::*phase) {
+    if (out_ == nullptr) return Status::Ok();
+    Mark m{nullptr, phase};
+    ERIC_CUDA_RETURN_IF_ERROR(cudaEventCreate(&m.event), "phase timer event");
+    marks_.push_back(m);
+    ERIC_CUDA_RETURN_IF_ERROR(cudaEventRecord(m.event, stream_), "phase timer record");
+    return Status::Ok();
+  }
+  Status finish() {
+    if (out_ == nullptr || marks_.empty()) return Status::Ok();
+    ERIC_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(marks_.back().event), "phase timer wait");
+    *out_ = TowerPhaseTimes{};
+    for (size_t i = 1; i < marks_.size(); ++i) {
+      float ms = 0;
+      ERIC_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, marks_[i - 1].event, marks_[i].event), "phase timer");
+      (*out_).*(marks_[i].phase) += ms;
+    }
+    return Status::Ok();
+  }
+
+ private:
+  struct Mark {
+    cudaEvent_t event;
+    double TowerPhaseTimes::*phase;
+  };
+  cudaStream_t stream_;
+  TowerPhaseTimes* out_;
+  std::vector<Mark> marks_;
+};
+}  // namespace
+
 Result<CudaVisionTower> CudaVisionTower::upload(cuda::Context& ctx, const VisionTowerWeights& w,
                                                 const VisionConfig& cfg, DType dtype) {
   if (dtype != DType::kBF16 && dtype != DType::kF32) {
@@ -54,12 +99,14 @@ Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const To
 }
 
 Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const TowerPlan& plan,
-                                                    const cuda::DeviceTensor& pixels) const {
+                                                    const cuda::DeviceTensor& pixels, TowerPhaseTimes* times) const {
   if (plan.full_attention_block.size() != blocks_.size()) {
     return InvalidArgument("tower plan covers {} blocks, the CUDA tower has {}", plan.full_attention_block.size(),
                            blocks_.size());
   }
   ERIC_RETURN_IF_ERROR(pixels.expect_dtype(dtype_, "CUDA vision tower pixel values"));
+  PhaseTimer timer(ctx.stream(), times);
+  ERIC_RETURN_IF_ERROR(timer.mark(nullptr));
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor x, patch_embed_.forward(ctx, pixels));
   if (plan.reorders()) {
     ERIC_ASSIGN_OR_RETURN(x, cuda::gather_row_groups(ctx, x, plan.window_index, merge_unit_));
@@ -69,20 +116,30 @@ Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const To
   ERIC_ASSIGN_OR_RETURN(auto cos_sin, rotary_cos_sin(plan.angles));
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor cos, cuda::upload(cos_sin.first, DType::kF32, ctx));
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor sin, cuda::upload(cos_sin.second, DType::kF32, ctx));
+  ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::embed_ms));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, b.norm1.forward(ctx, x));
+    ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
     ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor a, b.attn.forward(ctx, h, cos, sin, plan.cu_seqlens(i)));
+    ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::attention_ms));
     ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, a));
     ERIC_ASSIGN_OR_RETURN(h, b.norm2.forward(ctx, x));
+    ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
     ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor m, b.gated ? b.gated_mlp.forward(ctx, h) : b.mlp.forward(ctx, h));
+    ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::mlp_ms));
     ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, m));
   }
+  ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, ln_q_.forward(ctx, x));
   ERIC_ASSIGN_OR_RETURN(h, h.reshape({-1, merged_dim_}));  // merge_unit consecutive patches per row
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor merged, merger_mlp_.forward(ctx, h));
-  if (!plan.reorders()) return merged;
-  return cuda::scatter_rows(ctx, merged, plan.window_index);
+  if (plan.reorders()) {
+    ERIC_ASSIGN_OR_RETURN(merged, cuda::scatter_rows(ctx, merged, plan.window_index));
+  }
+  ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::merger_ms));
+  ERIC_RETURN_IF_ERROR(timer.finish());
+  return merged;
 }
 
 Result<std::unique_ptr<CudaVisionEncoder>> CudaVisionEncoder::load(const VisionConfig& cfg, const WeightMap& weights,

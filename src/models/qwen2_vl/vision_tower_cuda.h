@@ -17,6 +17,17 @@
 
 namespace eric::models::qwen2_vl {
 
+// GPU milliseconds of one forward pass by phase, from CUDA events recorded
+// between the phases (benchmarks: where the time goes). embed: patch
+// embedding, reordering, rotary tables; attention: q/k/v GEMMs, rotary,
+// attention, out-projection; mlp: the MLP GEMMs and activations;
+// norm_residual: the blocks' norms and residual adds; merger: ln_q, the
+// merger MLP and the scatter back.
+struct TowerPhaseTimes {
+  double embed_ms = 0, attention_ms = 0, mlp_ms = 0, norm_residual_ms = 0, merger_ms = 0;
+  double total_ms() const { return embed_ms + attention_ms + mlp_ms + norm_residual_ms + merger_ms; }
+};
+
 class CudaVisionTower {
  public:
   CudaVisionTower() = default;
@@ -27,8 +38,10 @@ class CudaVisionTower {
   // out_hidden] on the device, in processor order, in dtype(); enqueued on
   // ctx's stream (not synchronised).
   Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const TowerPlan& plan, const Tensor& pixel_values) const;
-  // The same from pixel values already on the device, in dtype().
-  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const TowerPlan& plan, const cuda::DeviceTensor& pixels) const;
+  // The same from pixel values already on the device, in dtype(). With
+  // `times`, also waits for the pass and fills in its per-phase GPU times.
+  Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const TowerPlan& plan, const cuda::DeviceTensor& pixels,
+                                     TowerPhaseTimes* times = nullptr) const;
   DType dtype() const { return dtype_; }
 
  private:
