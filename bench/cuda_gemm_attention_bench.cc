@@ -5,7 +5,9 @@
 //     1024x1024 image (5476 patch tokens) times batch 1/4/8;
 //  3. varlen attention (16 heads x 80) over batch 1/4/8 such images, full
 //     attention and Qwen2.5-VL's 256-token windows, bf16 and f32;
-//  4. an estimate of the whole 32-block tower from 2 and 3 (images/s, MFU).
+//  4. an estimate of the whole 32-block tower from 2 and 3 (images/s, MFU);
+//  5. Qwen2.5-VL's MLP GEMMs at width 3420 against 3456 (alignment);
+//  6. the memory-bound ops of a block against the card's copy rate.
 // Times are CUDA-event means of `reps` runs after warm-ups. Prints a table last.
 #include <cuda_runtime.h>
 
@@ -17,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend/cuda/cuda_error.h"
 #include "backend/cuda/device_query.h"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/ops.h"
@@ -126,9 +129,79 @@ int main() {
   }
   for (const Row& e : estimates) rows.push_back(e);
 
+  // 5. Qwen2.5-VL's MLP width (3420: rows of 6840 bytes, not 16-byte
+  //    aligned) against the same GEMMs padded to 3456, at batch 1.
+  for (int64_t width : {int64_t{3420}, int64_t{3456}}) {
+    struct Lin { const char* name; int64_t in, out; };
+    for (Lin l : {Lin{"gate/up 1280->", hidden, width}, Lin{"down ->1280", width, hidden}}) {
+      DeviceTensor x = filled(ctx, DType::kBF16, Shape{tokens, l.in}), w = filled(ctx, DType::kBF16, Shape{l.out, l.in});
+      DeviceTensor bias = filled(ctx, DType::kBF16, Shape{l.out});
+      DeviceTensor y = ctx.empty(DType::kBF16, Shape{tokens, l.out}).value();
+      const double ms = time_ms(ctx, 10, [&] { return linear_out(ctx, x, w, &bias, y); });
+      rows.push_back({fmt::format("b1 bf16 linear {} ({} wide)", l.name, width), ms,
+                      2.0 * tokens * l.in * l.out / ms / 1e9});
+    }
+  }
+
+  // 6. The memory-bound ops of one block at batch 1, against the card's
+  //    device-to-device copy rate (bytes read + written).
+  struct MemRow {
+    std::string what;
+    double ms;
+    double gbps;
+  };
+  std::vector<MemRow> mem;
+  double copy_gbps = 0;
+  {
+    const int64_t n = int64_t{64} << 20;  // 256 MiB of float32
+    DeviceTensor a = filled(ctx, DType::kF32, Shape{n}), b = ctx.empty(DType::kF32, Shape{n}).value();
+    const double ms = time_ms(ctx, 10, [&]() -> Status {
+      return cuda_status(cudaMemcpyAsync(b.raw_data(), a.raw_data(), a.nbytes(), cudaMemcpyDeviceToDevice,
+                                         ctx.stream()),
+                         "copy");
+    });
+    copy_gbps = 2.0 * a.nbytes() / ms / 1e6;
+    mem.push_back({"device-to-device copy 256 MiB", ms, copy_gbps});
+  }
+  auto mem_row = [&](const std::string& what, double bytes, const std::function<Status()>& op) {
+    const double ms = time_ms(ctx, 10, op);
+    mem.push_back({what, ms, bytes / ms / 1e6});
+  };
+  {
+    const double act = static_cast<double>(tokens) * hidden;  // elements of one activation
+    DeviceTensor xb = filled(ctx, DType::kBF16, Shape{tokens, hidden});
+    DeviceTensor xf = filled(ctx, DType::kF32, Shape{tokens, hidden});
+    DeviceTensor gb = filled(ctx, DType::kBF16, Shape{hidden});
+    DeviceTensor h = filled(ctx, DType::kBF16, Shape{tokens, mlp});
+    DeviceTensor hb = filled(ctx, DType::kBF16, Shape{mlp});
+    DeviceTensor gate = filled(ctx, DType::kBF16, Shape{tokens, 3420}), up = filled(ctx, DType::kBF16, Shape{tokens, 3420});
+    DeviceTensor q = filled(ctx, DType::kBF16, Shape{tokens, heads, head_dim});
+    DeviceTensor cs = filled(ctx, DType::kF32, Shape{tokens, head_dim});
+    auto ok = [](auto r) { return r.ok() ? Status::Ok() : r.status(); };
+    mem_row("layer_norm bf16 [5476, 1280]", act * 4, [&] { return ok(layer_norm(ctx, xb, gb, &gb, 1e-6f)); });
+    mem_row("layer_norm f32 -> bf16 [5476, 1280]", act * 6, [&] { return ok(layer_norm(ctx, xf, gb, &gb, 1e-6f)); });
+    mem_row("rms_norm f32 -> bf16 [5476, 1280]", act * 6, [&] { return ok(rms_norm(ctx, xf, gb, 1e-6f)); });
+    mem_row("add_ bf16 += bf16 [5476, 1280]", act * 6, [&] { return add_(ctx, xb, xb); });
+    mem_row("add_ f32 += bf16 [5476, 1280]", act * 10, [&] { return add_(ctx, xf, xb); });
+    mem_row("bias + quick_gelu bf16 [5476, 5120]", act * 4 * 4, [&] {
+      return bias_act_(ctx, h, &hb, kernels::Act::kQuickGelu);
+    });
+    mem_row("silu_mul bf16 [5476, 3420]", static_cast<double>(tokens) * 3420 * 6, [&] {
+      return ok(silu_mul(ctx, gate, up));
+    });
+    mem_row("rotary bf16 [5476, 16, 80]", act * 4 + static_cast<double>(tokens) * head_dim * 8, [&] {
+      return apply_rotary_(ctx, q, cs, cs);
+    });
+    std::vector<int64_t> perm(static_cast<size_t>(tokens / 4));
+    for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>((i * 7) % perm.size());
+    mem_row("gather_row_groups bf16 [5476, 1280] / 4", act * 4, [&] { return ok(gather_row_groups(ctx, xb, perm, 4)); });
+  }
+
   std::printf("\n%s (sm_%d%d, %d SMs), CUDA runtime %s\n", dev.name.c_str(), dev.compute_major, dev.compute_minor,
               dev.multiprocessors, runtime_version().c_str());
   std::printf("%-44s %10s %10s %8s\n", "case", "ms", "TFLOP/s", "of GEMM");
   for (const Row& r : rows) std::printf("%-44s %10.3f %10.1f %7.1f%%\n", r.what.c_str(), r.ms, r.tflops, 100.0 * r.tflops / peak);
+  std::printf("\n%-44s %10s %10s %8s\n", "memory-bound op (batch 1)", "ms", "GB/s", "of copy");
+  for (const MemRow& r : mem) std::printf("%-44s %10.4f %10.1f %7.1f%%\n", r.what.c_str(), r.ms, r.gbps, 100.0 * r.gbps / copy_gbps);
   return 0;
 }

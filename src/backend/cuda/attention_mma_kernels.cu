@@ -2,9 +2,10 @@
 // FlashAttention-2: mma.sync m16n8k16 (bf16 in, f32 accumulate) with every
 // accumulator in registers.
 //
-// Block = kWarps warps = kWarps*16 query rows of one (sequence, head). K and
-// V tiles of kBK = 64 keys are double-buffered in shared memory with cp.async
-// (tile t+1 loads while tile t is computed). Per warp and key tile:
+// Block = kWarps warps, each with kRowTiles x 16 query rows of one (sequence,
+// head). K and V tiles of kBK = 64 keys are double-buffered in shared memory
+// with cp.async (tile t+1 loads while tile t is computed). Per warp, 16-row
+// tile and key tile:
 //   S[16x64] = Q_w K^T      Q_w's A fragments stay in registers for the whole
 //                           sequence; K's B fragments come by ldmatrix.
 //   online softmax          on S's accumulators: a row lives in one quad of
@@ -15,7 +16,8 @@
 // Shared rows are padded by 16 bytes, so the 8 row addresses of an ldmatrix
 // fall on distinct bank groups. The WMMA version this replaces kept S and O in
 // shared memory (its register layout is opaque) and ran at 3% of the card's
-// GEMM rate.
+// GEMM rate; this one reaches about a third of it at head_dim 80, where the
+// softmax's exponentials cost nearly as much as the two matrix products.
 #include <cuda_bf16.h>
 
 #include "backend/cuda/attention_mma.h"
@@ -291,20 +293,21 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
 template <int D>
 cudaError_t launch_dim(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
                        int max_seqlen, int heads, float scale, cudaStream_t s, MmaAttentionShape shape) {
-  // The default, kWarps4Rows16, measured fastest on an H100 (bench/
-  // cuda_gemm_attention_bench, 16 heads x 80, before the one-FFMA softmax):
-  // full attention over 5476 tokens 180 TFLOP/s against 156 with 8 warps,
-  // and 256-token windows 131 against 109.
+  // The default, 4 warps x 32 query rows, measured fastest on an H100
+  // (bench/cuda_gemm_attention_bench, 16 heads x 80, bf16): full attention
+  // over 5476 tokens at batch 1 / 8 ran at 249 / 287 TFLOP/s, against 211 /
+  // 233 for 4 warps x 16 rows and 173 / 199 for 8 warps x 16 rows; 256-token
+  // windows at 161 / 214 against 148 / 181 and 119 / 145.
   switch (shape) {
     case MmaAttentionShape::kWarps8Rows16:
       return launch<D, 8, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionShape::kWarps4Rows32:
-      return launch<D, 4, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionShape::kDefault:
     case MmaAttentionShape::kWarps4Rows16:
+      return launch<D, 4, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionShape::kDefault:
+    case MmaAttentionShape::kWarps4Rows32:
       break;
   }
-  return launch<D, 4, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+  return launch<D, 4, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

@@ -16,17 +16,19 @@ enum class Act { kNone, kGeluErf, kGeluTanh, kQuickGelu, kSilu };
 
 // x[r, c] = act(x[r, c] + bias[c]); bias may be null.
 cudaError_t bias_act(void* x, const void* bias, Elem e, int64_t rows, int64_t cols, Act act, cudaStream_t s);
-// x[i] += y[i]
-cudaError_t add(void* x, const void* y, Elem e, int64_t n, cudaStream_t s);
+// x[i] += y[i] (x and y may differ: a float32 residual plus a bf16 branch)
+cudaError_t add(void* x, const void* y, Elem x_elem, Elem y_elem, int64_t n, cudaStream_t s);
 // out[i] = silu(gate[i]) * up[i]
 cudaError_t silu_mul(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s);
 
-// out = LayerNorm(x) over cols (biased variance); beta may be null.
-cudaError_t layer_norm(void* out, const void* x, const void* gamma, const void* beta, Elem e, int64_t rows,
-                       int64_t cols, float eps, cudaStream_t s);
-// out = x * rsqrt(mean(x^2) + eps) * gamma
-cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem e, int64_t rows, int64_t cols, float eps,
-                     cudaStream_t s);
+// out = LayerNorm(x) over cols (biased variance); beta may be null. gamma,
+// beta and out are out_elem; x may differ (a float32 residual stream
+// normalised into bf16).
+cudaError_t layer_norm(void* out, const void* x, const void* gamma, const void* beta, Elem x_elem, Elem out_elem,
+                       int64_t rows, int64_t cols, float eps, cudaStream_t s);
+// out = x * rsqrt(mean(x^2) + eps) * gamma; dtypes as layer_norm.
+cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem x_elem, Elem out_elem, int64_t rows,
+                     int64_t cols, float eps, cudaStream_t s);
 // softmax over cols, in place
 cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s);
 

@@ -9,9 +9,12 @@ namespace {
 using detail::load;
 using detail::store;
 constexpr int kThreads = 256;
+using bf16 = __nv_bfloat16;
 
-template <typename T>
-__global__ void layer_norm_kernel(T* out, const T* x, const T* gamma, const T* beta, int64_t cols, float eps) {
+// x in Tx; gamma, beta and out in To (a float32 residual stream normalised
+// into bf16 GEMM input, or one dtype throughout).
+template <typename Tx, typename To>
+__global__ void layer_norm_kernel(To* out, const Tx* x, const To* gamma, const To* beta, int64_t cols, float eps) {
   __shared__ float scratch[32];
   const int64_t base = blockIdx.x * cols;
   float sum = 0.0f;
@@ -30,8 +33,8 @@ __global__ void layer_norm_kernel(T* out, const T* x, const T* gamma, const T* b
   }
 }
 
-template <typename T>
-__global__ void rms_norm_kernel(T* out, const T* x, const T* gamma, int64_t cols, float eps) {
+template <typename Tx, typename To>
+__global__ void rms_norm_kernel(To* out, const Tx* x, const To* gamma, int64_t cols, float eps) {
   __shared__ float scratch[32];
   const int64_t base = blockIdx.x * cols;
   float sq = 0.0f;
@@ -56,35 +59,46 @@ __global__ void softmax_kernel(T* x, int64_t cols) {
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) store(x, base + c, expf(load(x, base + c) - m) * inv);
 }
 
-using bf16 = __nv_bfloat16;
 }  // namespace
 
-cudaError_t layer_norm(void* out, const void* x, const void* gamma, const void* beta, Elem e, int64_t rows,
-                       int64_t cols, float eps, cudaStream_t s) {
-  if (rows == 0 || cols == 0) return cudaSuccess;
-  if (e == Elem::kF32) {
-    layer_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
-        static_cast<float*>(out), static_cast<const float*>(x), static_cast<const float*>(gamma),
-        static_cast<const float*>(beta), cols, eps);
+namespace {
+template <typename Tx, typename To>
+void launch_norm(void* out, const void* x, const void* gamma, const void* beta, bool rms, int64_t rows, int64_t cols,
+                 float eps, cudaStream_t s) {
+  if (rms) {
+    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
+        static_cast<To*>(out), static_cast<const Tx*>(x), static_cast<const To*>(gamma), cols, eps);
   } else {
     layer_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
-        static_cast<bf16*>(out), static_cast<const bf16*>(x), static_cast<const bf16*>(gamma),
-        static_cast<const bf16*>(beta), cols, eps);
+        static_cast<To*>(out), static_cast<const Tx*>(x), static_cast<const To*>(gamma), static_cast<const To*>(beta),
+        cols, eps);
+  }
+}
+
+cudaError_t norm(void* out, const void* x, const void* gamma, const void* beta, bool rms, Elem x_elem, Elem out_elem,
+                 int64_t rows, int64_t cols, float eps, cudaStream_t s) {
+  if (rows == 0 || cols == 0) return cudaSuccess;
+  if (x_elem == Elem::kF32 && out_elem == Elem::kF32) {
+    launch_norm<float, float>(out, x, gamma, beta, rms, rows, cols, eps, s);
+  } else if (x_elem == Elem::kF32) {
+    launch_norm<float, bf16>(out, x, gamma, beta, rms, rows, cols, eps, s);
+  } else if (out_elem == Elem::kF32) {
+    launch_norm<bf16, float>(out, x, gamma, beta, rms, rows, cols, eps, s);
+  } else {
+    launch_norm<bf16, bf16>(out, x, gamma, beta, rms, rows, cols, eps, s);
   }
   return cudaGetLastError();
 }
+}  // namespace
 
-cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem e, int64_t rows, int64_t cols, float eps,
-                     cudaStream_t s) {
-  if (rows == 0 || cols == 0) return cudaSuccess;
-  if (e == Elem::kF32) {
-    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
-        static_cast<float*>(out), static_cast<const float*>(x), static_cast<const float*>(gamma), cols, eps);
-  } else {
-    rms_norm_kernel<<<static_cast<unsigned>(rows), kThreads, 0, s>>>(
-        static_cast<bf16*>(out), static_cast<const bf16*>(x), static_cast<const bf16*>(gamma), cols, eps);
-  }
-  return cudaGetLastError();
+cudaError_t layer_norm(void* out, const void* x, const void* gamma, const void* beta, Elem x_elem, Elem out_elem,
+                       int64_t rows, int64_t cols, float eps, cudaStream_t s) {
+  return norm(out, x, gamma, beta, false, x_elem, out_elem, rows, cols, eps, s);
+}
+
+cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem x_elem, Elem out_elem, int64_t rows,
+                     int64_t cols, float eps, cudaStream_t s) {
+  return norm(out, x, gamma, nullptr, true, x_elem, out_elem, rows, cols, eps, s);
 }
 
 cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s) {

@@ -63,27 +63,29 @@ Result<DeviceTensor> linear(Context& ctx, const DeviceTensor& x, const DeviceTen
 
 Result<DeviceTensor> layer_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma,
                                 const DeviceTensor* beta, float eps) {
-  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda layer_norm"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem xe, elem_of(x, "cuda layer_norm"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem oe, elem_of(gamma, "cuda layer_norm gamma"));
   if (x.rank() < 1) return InvalidArgument("cuda layer_norm: scalar input");
   const int64_t cols = x.dim(-1);
-  ERIC_RETURN_IF_ERROR(check_vector(gamma, cols, x, "cuda layer_norm gamma"));
-  if (beta) ERIC_RETURN_IF_ERROR(check_vector(*beta, cols, x, "cuda layer_norm beta"));
-  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(x.dtype(), x.shape()));
+  ERIC_RETURN_IF_ERROR(gamma.expect_shape(Shape{cols}, "cuda layer_norm gamma"));
+  if (beta) ERIC_RETURN_IF_ERROR(check_vector(*beta, cols, gamma, "cuda layer_norm beta"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(gamma.dtype(), x.shape()));
   ERIC_RETURN_IF_ERROR(launched(kernels::layer_norm(out.raw_data(), x.raw_data(), gamma.raw_data(),
-                                                    beta ? beta->raw_data() : nullptr, e, rows_of(x), cols, eps,
+                                                    beta ? beta->raw_data() : nullptr, xe, oe, rows_of(x), cols, eps,
                                                     ctx.stream()),
                                 "layer_norm launch"));
   return out;
 }
 
 Result<DeviceTensor> rms_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma, float eps) {
-  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda rms_norm"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem xe, elem_of(x, "cuda rms_norm"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem oe, elem_of(gamma, "cuda rms_norm gamma"));
   if (x.rank() < 1) return InvalidArgument("cuda rms_norm: scalar input");
   const int64_t cols = x.dim(-1);
-  ERIC_RETURN_IF_ERROR(check_vector(gamma, cols, x, "cuda rms_norm gamma"));
-  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(x.dtype(), x.shape()));
+  ERIC_RETURN_IF_ERROR(gamma.expect_shape(Shape{cols}, "cuda rms_norm gamma"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(gamma.dtype(), x.shape()));
   ERIC_RETURN_IF_ERROR(launched(
-      kernels::rms_norm(out.raw_data(), x.raw_data(), gamma.raw_data(), e, rows_of(x), cols, eps, ctx.stream()),
+      kernels::rms_norm(out.raw_data(), x.raw_data(), gamma.raw_data(), xe, oe, rows_of(x), cols, eps, ctx.stream()),
       "rms_norm launch"));
   return out;
 }
@@ -107,10 +109,10 @@ Status add_bias_(Context& ctx, DeviceTensor& x, const DeviceTensor& bias) {
 }
 
 Status add_(Context& ctx, DeviceTensor& x, const DeviceTensor& y) {
-  ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda add_"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem xe, elem_of(x, "cuda add_"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem ye, elem_of(y, "cuda add_ operand"));
   ERIC_RETURN_IF_ERROR(y.expect_shape(x.shape(), "cuda add_ operand"));
-  ERIC_RETURN_IF_ERROR(same_dtype(x, y, "cuda add_"));
-  return launched(kernels::add(x.raw_data(), y.raw_data(), e, x.numel(), ctx.stream()), "add launch");
+  return launched(kernels::add(x.raw_data(), y.raw_data(), xe, ye, x.numel(), ctx.stream()), "add launch");
 }
 
 Result<DeviceTensor> silu_mul(Context& ctx, const DeviceTensor& gate, const DeviceTensor& up) {

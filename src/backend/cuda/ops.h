@@ -4,7 +4,9 @@
 // can dispatch on --device without changing its maths. Float tensors of one
 // call share a dtype: float32, or bfloat16 storage with float32 compute
 // (rotary cos/sin are float32 always). Results are enqueued on ctx.stream();
-// nothing here synchronises except where the comment says so.
+// nothing here synchronises except where the comment says so. Exceptions to
+// one dtype per call: norms (x vs gamma) and add_ (x vs y), for a float32
+// residual stream between bf16 GEMMs.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,8 @@ Status linear_out(Context& ctx, const DeviceTensor& x, const DeviceTensor& weigh
                   DeviceTensor& out);
 
 // ---- normalisation --------------------------------------------------------------
+// The output (and beta) take gamma's dtype; x may be float32 under bf16
+// weights (a float32 residual stream feeding bf16 GEMMs).
 Result<DeviceTensor> layer_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma,
                                 const DeviceTensor* beta, float eps);
 Result<DeviceTensor> rms_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma, float eps);
@@ -31,7 +35,7 @@ Status gelu_erf_(Context& ctx, DeviceTensor& x);
 Status gelu_tanh_(Context& ctx, DeviceTensor& x);
 Status quick_gelu_(Context& ctx, DeviceTensor& x);
 Status silu_(Context& ctx, DeviceTensor& x);
-Status add_(Context& ctx, DeviceTensor& x, const DeviceTensor& y);
+Status add_(Context& ctx, DeviceTensor& x, const DeviceTensor& y);  // y may be bf16 under a float32 x
 Status add_bias_(Context& ctx, DeviceTensor& x, const DeviceTensor& bias);
 // Fused x = act(x + bias) (bias nullable): what an MLP's fc1 epilogue needs.
 Status bias_act_(Context& ctx, DeviceTensor& x, const DeviceTensor* bias, kernels::Act act);

@@ -9,18 +9,22 @@ namespace {
 using detail::load;
 using detail::store;
 
+// One (token, head) row per threadIdx.y, its first-half dims over
+// threadIdx.x: one division per thread instead of three 64-bit ones per
+// element.
+constexpr int kRowsPerBlock = 8;
+
 template <typename T>
-__global__ void rotary_kernel(T* x, const float* cos, const float* sin, int64_t tokens, int64_t heads, int64_t dim) {
-  const int64_t half = dim / 2;
-  const int64_t n = tokens * heads * half;
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t d = i % half;
-    const int64_t th = i / half;  // token * heads + head
-    const int64_t t = th / heads;
-    T* row = x + th * dim;
+__global__ void rotary_kernel(T* x, const float* cos, const float* sin, int64_t rows, int heads, int dim) {
+  const int64_t r = int64_t{blockIdx.x} * kRowsPerBlock + threadIdx.y;  // token * heads + head
+  if (r >= rows) return;
+  const int half = dim / 2;
+  const int64_t t = r / heads;
+  T* row = x + r * dim;
+  const float* c = cos + t * dim;
+  const float* s = sin + t * dim;
+  for (int d = threadIdx.x; d < half; d += blockDim.x) {
     const float lo = load(row, d), hi = load(row, d + half);
-    const float* c = cos + t * dim;
-    const float* s = sin + t * dim;
     store(row, d, lo * c[d] - hi * s[d]);
     store(row, d + half, hi * c[d + half] + lo * s[d + half]);
   }
@@ -29,13 +33,16 @@ __global__ void rotary_kernel(T* x, const float* cos, const float* sin, int64_t 
 
 cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
                    int64_t head_dim, cudaStream_t s) {
-  const int64_t n = tokens * heads * (head_dim / 2);
-  if (n == 0) return cudaSuccess;
-  const unsigned g = detail::grid_for(n, 256);
+  const int64_t rows = tokens * heads;
+  if (rows == 0 || head_dim < 2) return cudaSuccess;
+  const dim3 block(32, kRowsPerBlock);
+  const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock));
   if (e == Elem::kF32) {
-    rotary_kernel<<<g, 256, 0, s>>>(static_cast<float*>(x), cos, sin, tokens, heads, head_dim);
+    rotary_kernel<<<grid, block, 0, s>>>(static_cast<float*>(x), cos, sin, rows, static_cast<int>(heads),
+                                         static_cast<int>(head_dim));
   } else {
-    rotary_kernel<<<g, 256, 0, s>>>(static_cast<__nv_bfloat16*>(x), cos, sin, tokens, heads, head_dim);
+    rotary_kernel<<<grid, block, 0, s>>>(static_cast<__nv_bfloat16*>(x), cos, sin, rows, static_cast<int>(heads),
+                                         static_cast<int>(head_dim));
   }
   return cudaGetLastError();
 }

@@ -103,6 +103,57 @@ TEST_F(CudaKernels, LayerNormAndRmsNorm) {
   }
 }
 
+// Odd sizes and odd column counts cannot take the two-at-a-time path.
+TEST_F(CudaKernels, OddShapesTakeTheScalarPath) {
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    SCOPED_TRACE(std::string(dtype_name(dc.dtype)));
+    const Shape shape{7, 33};
+    Tensor x = dc.prepare(testing::random_tensor(shape, 51));
+    Tensor y = dc.prepare(testing::random_tensor(shape, 52));
+    Tensor b = dc.prepare(testing::random_tensor(Shape{33}, 53));
+    Tensor ref = x.clone().value();
+    ASSERT_TRUE(cpu::add_bias_(ref, b).ok());
+    ASSERT_TRUE(cpu::quick_gelu_(ref).ok());
+    DeviceTensor d = upload(x, dc.dtype, *ctx).value();
+    const DeviceTensor db = upload(b, dc.dtype, *ctx).value();
+    ASSERT_TRUE(bias_act_(*ctx, d, &db, kernels::Act::kQuickGelu).ok());
+    EXPECT_LT(testing::rel_l2(download_f32(d, *ctx).value(), ref), dc.tol) << "bias_act_";
+    ref = x.clone().value();
+    ASSERT_TRUE(cpu::add_(ref, y).ok());
+    d = upload(x, dc.dtype, *ctx).value();
+    ASSERT_TRUE(add_(*ctx, d, upload(y, dc.dtype, *ctx).value()).ok());
+    EXPECT_LT(testing::rel_l2(download_f32(d, *ctx).value(), ref), dc.tol) << "add_";
+    Tensor gref = cpu::silu_mul(x, y).value();
+    DeviceTensor g = silu_mul(*ctx, upload(x, dc.dtype, *ctx).value(), upload(y, dc.dtype, *ctx).value()).value();
+    EXPECT_LT(testing::rel_l2(download_f32(g, *ctx).value(), gref), dc.tol) << "silu_mul";
+  }
+}
+
+// A float32 residual stream between bf16 layers: x f32 += bf16 branch, and
+// norms of an f32 x into bf16 (gamma's dtype).
+TEST_F(CudaKernels, Float32ResidualWithBf16Branches) {
+  const Shape shape{19, 1280};
+  Tensor x = testing::random_tensor(shape, 61, 3.0f, 5.0f);
+  Tensor y = testing::round_bf16(testing::random_tensor(shape, 62));
+  Tensor g = testing::round_bf16(testing::random_tensor(Shape{1280}, 63, 0.5f, 1.0f));
+  Tensor b = testing::round_bf16(testing::random_tensor(Shape{1280}, 64));
+  DeviceTensor dx = upload(x, DType::kF32, *ctx).value();
+  DeviceTensor dg = upload(g, DType::kBF16, *ctx).value(), db = upload(b, DType::kBF16, *ctx).value();
+
+  DeviceTensor ln = layer_norm(*ctx, dx, dg, &db, 1e-6f).value();
+  EXPECT_EQ(ln.dtype(), DType::kBF16);
+  EXPECT_LT(testing::rel_l2(download_f32(ln, *ctx).value(), cpu::layer_norm(x, g, &b, 1e-6f).value()), 4e-3);
+  DeviceTensor rn = rms_norm(*ctx, dx, dg, 1e-6f).value();
+  EXPECT_EQ(rn.dtype(), DType::kBF16);
+  EXPECT_LT(testing::rel_l2(download_f32(rn, *ctx).value(), cpu::rms_norm(x, g, 1e-6f).value()), 4e-3);
+
+  Tensor ref = x.clone().value();
+  ASSERT_TRUE(cpu::add_(ref, y).ok());
+  ASSERT_TRUE(add_(*ctx, dx, upload(y, DType::kBF16, *ctx).value()).ok());
+  EXPECT_EQ(dx.dtype(), DType::kF32);
+  EXPECT_LT(testing::rel_l2(download_f32(dx, *ctx).value(), ref), 1e-6);  // f32 sum, no bf16 rounding
+}
+
 TEST_F(CudaKernels, RotaryMatchesCpu) {
   for (const DTypeCase& dc : testing::dtype_cases()) {
     for (int64_t dim : {80, 64, 2}) {
