@@ -92,13 +92,7 @@ Model write_and_open(const Family& f, bool real, const fs::path& dir) {
   o.num_shards = 1;
   const double t0 = now_s();
   or_die(models::qwen2_vl::write_test_model(f.arch, dir.string(), o), "writing " + dir.string());
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(std::ifstream(dir / "config.json"));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cuda_encoder_check: %s/config.json: %s\n", dir.c_str(), e.what());
-    std::exit(1);
-  }
+  const nlohmann::json config = or_die(models::ModelConfig::load(dir.string()), "config").config;
   Model m;
   m.cfg = or_die(f.gated ? VisionConfig::parse_qwen2_5_vl(config) : VisionConfig::parse_qwen2_vl(config), "config");
   Checkpoint ck = or_die(Checkpoint::open(dir.string()), "open " + dir.string());

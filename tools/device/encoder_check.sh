@@ -47,12 +47,18 @@ cmake -S "$root/tools/device" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" "${cmake_args[@]}" \
   >"$logs/encoder_configure.log" 2>&1 || { tail -30 "$logs/encoder_configure.log"; exit 2; }
 say "build"
-cmake --build "$build" -j "$(nproc)" --target cuda_encoder_check >"$logs/encoder_build.log" 2>&1 ||
+cmake --build "$build" -j "$(nproc)" --target cuda_encoder_check qwen_vision_cuda_test >"$logs/encoder_build.log" 2>&1 ||
   { grep -E "error|FAILED" -A3 "$logs/encoder_build.log" | head -60; exit 2; }
+
+say "run qwen_vision_cuda_test (tiny towers, CUDA vs CPU)"
+timeout 120 "$build/qwen_vision_cuda_test" --gtest_color=no >"$logs/qwen_vision_cuda_test.log" 2>&1
+test_rc=$?
+grep -E "rel err|^\[  (PASSED|FAILED|SKIPPED) \]|Failure" -A3 "$logs/qwen_vision_cuda_test.log" | head -30
 
 say "run cuda_encoder_check"
 timeout 300 "$build/cuda_encoder_check" --work-dir /tmp/eric-encoder-check "$@" 2>&1 | tee "$logs/encoder_check.log"
 rc=${PIPESTATUS[0]}
 rm -rf /tmp/eric-encoder-check
-say "done (rc=$rc)"
+say "done (qwen_vision_cuda_test rc=$test_rc, cuda_encoder_check rc=$rc)"
+[[ $test_rc -eq 0 ]] || exit "$test_rc"
 exit "$rc"
