@@ -97,6 +97,11 @@ __global__ void silu_mul_pairs_kernel(T* out, const T* gate, const T* up, Index 
   }
 }
 
+template <typename To, typename Ti, typename Index>
+__global__ void convert_kernel(To* out, const Ti* x, Index n) {
+  for (Index i = thread_index<Index>(); i < n; i += grid_stride<Index>()) store(out, i, load(x, i));
+}
+
 constexpr int kThreads = 256;
 
 template <typename T>
@@ -175,6 +180,29 @@ cudaError_t add(void* x, const void* y, Elem x_elem, Elem y_elem, int64_t n, cud
   }
   if (y_elem == Elem::kF32) return add_typed(static_cast<bf16*>(x), static_cast<const float*>(y), n, s);
   return add_typed(static_cast<bf16*>(x), static_cast<const bf16*>(y), n, s);
+}
+
+cudaError_t convert(void* out, Elem out_elem, const void* x, Elem x_elem, int64_t n, cudaStream_t s) {
+  if (n == 0) return cudaSuccess;
+  if (out_elem == x_elem) {
+    return cudaMemcpyAsync(out, x, static_cast<size_t>(n) * (out_elem == Elem::kF32 ? 4 : 2), cudaMemcpyDeviceToDevice,
+                           s);
+  }
+  const unsigned g = detail::grid_for(n, kThreads);
+  if (out_elem == Elem::kBF16) {
+    if (fits_int32(n)) {
+      convert_kernel<bf16, float, int32_t><<<g, kThreads, 0, s>>>(static_cast<bf16*>(out),
+                                                                  static_cast<const float*>(x), static_cast<int32_t>(n));
+    } else {
+      convert_kernel<bf16, float, int64_t><<<g, kThreads, 0, s>>>(static_cast<bf16*>(out), static_cast<const float*>(x), n);
+    }
+  } else if (fits_int32(n)) {
+    convert_kernel<float, bf16, int32_t><<<g, kThreads, 0, s>>>(static_cast<float*>(out), static_cast<const bf16*>(x),
+                                                                static_cast<int32_t>(n));
+  } else {
+    convert_kernel<float, bf16, int64_t><<<g, kThreads, 0, s>>>(static_cast<float*>(out), static_cast<const bf16*>(x), n);
+  }
+  return cudaGetLastError();
 }
 
 cudaError_t silu_mul(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s) {

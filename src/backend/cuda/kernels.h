@@ -18,6 +18,8 @@ enum class Act { kNone, kGeluErf, kGeluTanh, kQuickGelu, kSilu };
 cudaError_t bias_act(void* x, const void* bias, Elem e, int64_t rows, int64_t cols, Act act, cudaStream_t s);
 // x[i] += y[i] (x and y may differ: a float32 residual plus a bf16 branch)
 cudaError_t add(void* x, const void* y, Elem x_elem, Elem y_elem, int64_t n, cudaStream_t s);
+// out[i] = x[i] in out_elem (float32 <-> bf16, rounding to nearest; or a copy)
+cudaError_t convert(void* out, Elem out_elem, const void* x, Elem x_elem, int64_t n, cudaStream_t s);
 // out[i] = silu(gate[i]) * up[i]
 cudaError_t silu_mul(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s);
 
@@ -32,6 +34,9 @@ cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem x_elem, E
 // softmax over cols, in place
 cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s);
 
+// The rotary tables of angles [tokens, half] (float32): cos[t, j] =
+// cos[t, j + half] = cos(angles[t, j]), sin likewise; [tokens, 2 * half].
+cudaError_t rotary_table(float* cos, float* sin, const float* angles, int64_t tokens, int64_t half, cudaStream_t s);
 // x[t, h, :] = x * cos[t] + rotate_half(x) * sin[t], in place (head_dim even).
 cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
                    int64_t head_dim, cudaStream_t s);

@@ -115,6 +115,29 @@ Status add_(Context& ctx, DeviceTensor& x, const DeviceTensor& y) {
   return launched(kernels::add(x.raw_data(), y.raw_data(), xe, ye, x.numel(), ctx.stream()), "add launch");
 }
 
+Result<DeviceTensor> to_dtype(Context& ctx, const DeviceTensor& x, DType dtype) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem xe, elem_of(x, "cuda to_dtype input"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(dtype, x.shape()));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem oe, elem_of(out, "cuda to_dtype output"));
+  ERIC_RETURN_IF_ERROR(
+      launched(kernels::convert(out.raw_data(), oe, x.raw_data(), xe, x.numel(), ctx.stream()), "convert launch"));
+  return out;
+}
+
+Result<std::pair<DeviceTensor, DeviceTensor>> rotary_cos_sin(Context& ctx, const DeviceTensor& angles) {
+  if (angles.rank() != 2 || angles.dtype() != DType::kF32) {
+    return InvalidArgument("cuda rotary_cos_sin: angles must be float32 [tokens, half], got {} {}",
+                           dtype_name(angles.dtype()), angles.shape().to_string());
+  }
+  const int64_t tokens = angles.dim(0), half = angles.dim(1);
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor cos, ctx.empty(DType::kF32, Shape{tokens, 2 * half}));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor sin, ctx.empty(DType::kF32, Shape{tokens, 2 * half}));
+  ERIC_RETURN_IF_ERROR(launched(kernels::rotary_table(cos.data<float>(), sin.data<float>(), angles.data<float>(),
+                                                      tokens, half, ctx.stream()),
+                                "rotary table launch"));
+  return std::make_pair(std::move(cos), std::move(sin));
+}
+
 Result<DeviceTensor> silu_mul(Context& ctx, const DeviceTensor& gate, const DeviceTensor& up) {
   ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(gate, "cuda silu_mul"));
   ERIC_RETURN_IF_ERROR(up.expect_shape(gate.shape(), "cuda silu_mul up"));

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "backend/cuda/context.h"
@@ -42,7 +43,13 @@ Status bias_act_(Context& ctx, DeviceTensor& x, const DeviceTensor* bias, kernel
 Result<DeviceTensor> silu_mul(Context& ctx, const DeviceTensor& gate, const DeviceTensor& up);
 Status softmax_(Context& ctx, DeviceTensor& x);
 
+// x in `dtype` (a copy when it already is).
+Result<DeviceTensor> to_dtype(Context& ctx, const DeviceTensor& x, DType dtype);
+
 // ---- rotary --------------------------------------------------------------------
+// angles [tokens, half] float32 -> cos, sin [tokens, 2 * half] float32, as
+// models::qwen2_vl::rotary_cos_sin on the host.
+Result<std::pair<DeviceTensor, DeviceTensor>> rotary_cos_sin(Context& ctx, const DeviceTensor& angles);
 // x: [tokens, heads, head_dim]; cos, sin: [tokens, head_dim] float32.
 Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin);
 

@@ -29,7 +29,23 @@ __global__ void rotary_kernel(T* x, const float* cos, const float* sin, int64_t 
     store(row, d + half, hi * c[d + half] + lo * s[d + half]);
   }
 }
+__global__ void rotary_table_kernel(float* cos, float* sin, const float* angles, int64_t n, int64_t half) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t t = i / half, j = i - t * half;
+    float s, c;
+    sincosf(angles[i], &s, &c);  // accurate (not the __sincosf intrinsic), as std::cos/sin on the CPU
+    cos[t * 2 * half + j] = cos[t * 2 * half + half + j] = c;
+    sin[t * 2 * half + j] = sin[t * 2 * half + half + j] = s;
+  }
+}
 }  // namespace
+
+cudaError_t rotary_table(float* cos, float* sin, const float* angles, int64_t tokens, int64_t half, cudaStream_t s) {
+  const int64_t n = tokens * half;
+  if (n == 0) return cudaSuccess;
+  rotary_table_kernel<<<detail::grid_for(n, 256), 256, 0, s>>>(cos, sin, angles, n, half);
+  return cudaGetLastError();
+}
 
 cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
                    int64_t head_dim, cudaStream_t s) {

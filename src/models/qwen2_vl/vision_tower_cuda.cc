@@ -107,15 +107,22 @@ Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const To
   ERIC_RETURN_IF_ERROR(pixels.expect_dtype(dtype_, "CUDA vision tower pixel values"));
   PhaseTimer timer(ctx.stream(), times);
   ERIC_RETURN_IF_ERROR(timer.mark(nullptr));
-  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor x, patch_embed_.forward(ctx, pixels));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor embedded, patch_embed_.forward(ctx, pixels));
+  // The residual stream stays float32 in either compute dtype: only the
+  // branches (norm outputs, GEMMs, attention) run in bf16, and each branch
+  // output is added to the float32 stream. Rounding the sum of 32 blocks'
+  // updates to bf16 after every add (as a bf16 torch model does) is the
+  // largest error of bf16 inference; this costs two float32 passes a block.
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor x, cuda::to_dtype(ctx, embedded, DType::kF32));
   if (plan.reorders()) {
     ERIC_ASSIGN_OR_RETURN(x, cuda::gather_row_groups(ctx, x, plan.window_index, merge_unit_));
   }
-  // cos/sin of the plan's angles, computed on the host (as the CPU tower) and
-  // uploaded once per forward; rotary wants them float32 in either dtype.
-  ERIC_ASSIGN_OR_RETURN(auto cos_sin, rotary_cos_sin(plan.angles));
-  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor cos, cuda::upload(cos_sin.first, DType::kF32, ctx));
-  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor sin, cuda::upload(cos_sin.second, DType::kF32, ctx));
+  // cos/sin of the plan's angles (float32 in either dtype), on the device:
+  // the host's share is the [tokens, head_dim / 2] angle table.
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor angles, cuda::upload(plan.angles, DType::kF32, ctx));
+  ERIC_ASSIGN_OR_RETURN(auto cos_sin, cuda::rotary_cos_sin(ctx, angles));
+  const cuda::DeviceTensor& cos = cos_sin.first;
+  const cuda::DeviceTensor& sin = cos_sin.second;
   ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::embed_ms));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];

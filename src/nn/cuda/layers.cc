@@ -1,6 +1,8 @@
 #include "nn/cuda/layers.h"
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace eric::nn {
 
@@ -89,11 +91,47 @@ Result<cuda::DeviceTensor> CudaMLP::forward(cuda::Context& ctx, const cuda::Devi
   return fc2_.forward(ctx, h);
 }
 
+namespace {
+// The gated MLP's width padded to a multiple of 64 when its rows would not be
+// 16-byte aligned in bf16 (Qwen2.5-VL: 3420): cuBLASLt's fastest kernels
+// need aligned leading dimensions. Exact: the extra gate/up rows (and bias
+// entries) are zero, silu(0) * 0 = 0, and down's extra columns are zero.
+int64_t padded_width(int64_t width) { return width % 8 == 0 ? width : (width + 63) / 64 * 64; }
+
+// [rows, cols] float32 -> [rows_to, cols_to], zero-filled (or undefined in, undefined out).
+Result<Tensor> zero_pad(const Tensor& t, int64_t rows_to, int64_t cols_to) {
+  if (!t.defined()) return Tensor();
+  ERIC_ASSIGN_OR_RETURN(Tensor src, t.to(DType::kF32));
+  ERIC_ASSIGN_OR_RETURN(src, src.contiguous());
+  const bool vector = src.rank() == 1;
+  const int64_t rows = vector ? 1 : src.dim(0), cols = vector ? src.dim(0) : src.dim(1);
+  ERIC_ASSIGN_OR_RETURN(Tensor out, vector ? Tensor::zeros(DType::kF32, Shape{cols_to})
+                                           : Tensor::zeros(DType::kF32, Shape{rows_to, cols_to}));
+  const float* in = src.data<float>();
+  float* o = out.mutable_data<float>();
+  for (int64_t r = 0; r < rows; ++r) std::copy(in + r * cols, in + (r + 1) * cols, o + r * cols_to);
+  return out;
+}
+}  // namespace
+
 Result<CudaGatedMLP> CudaGatedMLP::upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype) {
   CudaGatedMLP m;
-  ERIC_ASSIGN_OR_RETURN(m.gate_, CudaLinear::upload(ctx, cpu.gate(), dtype));
-  ERIC_ASSIGN_OR_RETURN(m.up_, CudaLinear::upload(ctx, cpu.up(), dtype));
-  ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, cpu.down(), dtype));
+  const int64_t width = cpu.gate().out_features();
+  const int64_t padded = padded_width(width);
+  if (padded == width || cpu.down().shard().kind == ParallelKind::kRow) {
+    ERIC_ASSIGN_OR_RETURN(m.gate_, CudaLinear::upload(ctx, cpu.gate(), dtype));
+    ERIC_ASSIGN_OR_RETURN(m.up_, CudaLinear::upload(ctx, cpu.up(), dtype));
+    ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, cpu.down(), dtype));
+    return m;
+  }
+  const int64_t in = cpu.gate().in_features(), out = cpu.down().out_features();
+  for (auto [dst, src] : {std::pair{&m.gate_, &cpu.gate()}, std::pair{&m.up_, &cpu.up()}}) {
+    ERIC_ASSIGN_OR_RETURN(Tensor w, zero_pad(src->weight(), padded, in));
+    ERIC_ASSIGN_OR_RETURN(Tensor b, zero_pad(src->bias(), 1, padded));
+    ERIC_ASSIGN_OR_RETURN(*dst, CudaLinear::upload(ctx, w, b, dtype));
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor down_w, zero_pad(cpu.down().weight(), out, padded));
+  ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, down_w, cpu.down().bias(), dtype));
   return m;
 }
 

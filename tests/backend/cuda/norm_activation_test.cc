@@ -2,6 +2,7 @@
 // ops on the same (bf16-rounded where bf16) inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "backend/cpu/ops.h"
@@ -152,6 +153,33 @@ TEST_F(CudaKernels, Float32ResidualWithBf16Branches) {
   ASSERT_TRUE(add_(*ctx, dx, upload(y, DType::kBF16, *ctx).value()).ok());
   EXPECT_EQ(dx.dtype(), DType::kF32);
   EXPECT_LT(testing::rel_l2(download_f32(dx, *ctx).value(), ref), 1e-6);  // f32 sum, no bf16 rounding
+}
+
+TEST_F(CudaKernels, DtypeConversionAndRotaryTables) {
+  Tensor x = testing::random_tensor(Shape{9, 31}, 71, 10.0f);
+  DeviceTensor bf = to_dtype(*ctx, upload(x, DType::kF32, *ctx).value(), DType::kBF16).value();
+  EXPECT_EQ(bf.dtype(), DType::kBF16);
+  Tensor expect = testing::round_bf16(x);
+  EXPECT_EQ(testing::rel_l2(download_f32(bf, *ctx).value(), expect), 0.0);  // round to nearest even, as the host
+  DeviceTensor back = to_dtype(*ctx, bf, DType::kF32).value();
+  EXPECT_EQ(back.dtype(), DType::kF32);
+  EXPECT_EQ(testing::rel_l2(download_f32(back, *ctx).value(), expect), 0.0);
+
+  const int64_t tokens = 37, half = 20;
+  Tensor angles = testing::random_tensor(Shape{tokens, half}, 72, 30.0f);
+  auto tables = rotary_cos_sin(*ctx, upload(angles, DType::kF32, *ctx).value()).value();
+  Tensor c = download_f32(tables.first, *ctx).value(), s = download_f32(tables.second, *ctx).value();
+  ASSERT_EQ(c.shape(), (Shape{tokens, 2 * half}));
+  double worst = 0;
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (int64_t j = 0; j < 2 * half; ++j) {
+      const float a = angles.data<float>()[t * half + j % half];
+      worst = std::max({worst, std::abs(double{c.data<float>()[t * 2 * half + j]} - std::cos(a)),
+                        std::abs(double{s.data<float>()[t * 2 * half + j]} - std::sin(a))});
+    }
+  }
+  EXPECT_LT(worst, 1e-6);
+  EXPECT_FALSE(rotary_cos_sin(*ctx, upload(angles, DType::kBF16, *ctx).value()).ok());
 }
 
 TEST_F(CudaKernels, RotaryMatchesCpu) {
