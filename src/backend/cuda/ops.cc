@@ -209,8 +209,40 @@ Result<DeviceTensor> scatter_rows(Context& ctx, const DeviceTensor& x, const std
   return reorder(ctx, x, index, 1, true, "cuda scatter_rows");
 }
 
+Result<DeviceSeqlens> upload_seqlens(Context& ctx, const std::vector<int64_t>& cu_seqlens) {
+  if (cu_seqlens.size() < 2 || cu_seqlens.front() != 0) {
+    return InvalidArgument("cuda varlen_attention: cu_seqlens must start at 0 and have 2+ entries ({} entries)",
+                           cu_seqlens.size());
+  }
+  if (cu_seqlens.back() > INT32_MAX) {
+    return OutOfRange("cuda varlen_attention: {} tokens exceed int32", cu_seqlens.back());
+  }
+  DeviceSeqlens d;
+  for (size_t i = 1; i < cu_seqlens.size(); ++i) {
+    const int64_t len = cu_seqlens[i] - cu_seqlens[i - 1];
+    if (len < 0) return InvalidArgument("cuda varlen_attention: cu_seqlens decreases at entry {}", i);
+    d.max_len = std::max(d.max_len, static_cast<int>(len));
+  }
+  d.num_seqs = static_cast<int>(cu_seqlens.size() - 1);
+  d.total = cu_seqlens.back();
+  ERIC_ASSIGN_OR_RETURN(Tensor host_cu, Tensor::from_vector(cu_seqlens, Shape{static_cast<int64_t>(cu_seqlens.size())}));
+  ERIC_ASSIGN_OR_RETURN(d.cu, upload(host_cu, DType::kI32, ctx));
+  return d;
+}
+
 Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
                                       const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale,
+                                      kernels::AttnImpl impl) {
+  if (cu_seqlens.empty() || (q.rank() >= 1 && cu_seqlens.back() != q.dim(0))) {
+    return InvalidArgument("cuda varlen_attention: cu_seqlens must run from 0 to {} tokens ({} entries)",
+                           q.rank() >= 1 ? q.dim(0) : 0, cu_seqlens.size());
+  }
+  ERIC_ASSIGN_OR_RETURN(DeviceSeqlens seqlens, upload_seqlens(ctx, cu_seqlens));
+  return varlen_attention(ctx, q, k, v, seqlens, scale, impl);
+}
+
+Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
+                                      const DeviceTensor& v, const DeviceSeqlens& seqlens, float scale,
                                       kernels::AttnImpl impl) {
   ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(q, "cuda varlen_attention"));
   if (q.rank() != 3) {
@@ -224,23 +256,14 @@ Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const
   if (dim < 1 || dim > kernels::kMaxAttentionHeadDim) {
     return Unimplemented("cuda varlen_attention: head_dim {} (supported 1..{})", dim, kernels::kMaxAttentionHeadDim);
   }
-  if (cu_seqlens.size() < 2 || cu_seqlens.front() != 0 || cu_seqlens.back() != total) {
-    return InvalidArgument("cuda varlen_attention: cu_seqlens must run from 0 to {} tokens ({} entries)", total,
-                           cu_seqlens.size());
+  if (!seqlens.cu.defined() || seqlens.total != total) {
+    return InvalidArgument("cuda varlen_attention: cu_seqlens must run from 0 to {} tokens (they cover {})", total,
+                           seqlens.total);
   }
-  if (total > INT32_MAX) return OutOfRange("cuda varlen_attention: {} tokens exceed int32", total);
-  int64_t max_len = 0;
-  for (size_t i = 1; i < cu_seqlens.size(); ++i) {
-    const int64_t len = cu_seqlens[i] - cu_seqlens[i - 1];
-    if (len < 0) return InvalidArgument("cuda varlen_attention: cu_seqlens decreases at entry {}", i);
-    max_len = std::max(max_len, len);
-  }
-  ERIC_ASSIGN_OR_RETURN(Tensor host_cu, Tensor::from_vector(cu_seqlens, Shape{static_cast<int64_t>(cu_seqlens.size())}));
-  ERIC_ASSIGN_OR_RETURN(DeviceTensor dev_cu, upload(host_cu, DType::kI32, ctx));
   ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(q.dtype(), q.shape()));
   ERIC_RETURN_IF_ERROR(launched(
-      kernels::varlen_attention(out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(), e, dev_cu.data<int32_t>(),
-                                static_cast<int>(cu_seqlens.size() - 1), static_cast<int>(max_len),
+      kernels::varlen_attention(out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(), e,
+                                seqlens.cu.data<int32_t>(), seqlens.num_seqs, seqlens.max_len,
                                 static_cast<int>(heads), static_cast<int>(dim), scale, ctx.stream(), impl),
       "varlen_attention launch"));
   return out;

@@ -68,4 +68,17 @@ Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const
                                       const DeviceTensor& v, const std::vector<int64_t>& cu_seqlens, float scale,
                                       kernels::AttnImpl impl = kernels::AttnImpl::kAuto);
 
+// Sequence boundaries validated and put on the device once, for the many
+// attention calls of one forward pass (a tower's blocks share two sets).
+struct DeviceSeqlens {
+  DeviceTensor cu;  // int32 [num_seqs + 1]
+  int num_seqs = 0;
+  int max_len = 0;
+  int64_t total = 0;
+};
+Result<DeviceSeqlens> upload_seqlens(Context& ctx, const std::vector<int64_t>& cu_seqlens);
+Result<DeviceTensor> varlen_attention(Context& ctx, const DeviceTensor& q, const DeviceTensor& k,
+                                      const DeviceTensor& v, const DeviceSeqlens& seqlens, float scale,
+                                      kernels::AttnImpl impl = kernels::AttnImpl::kAuto);
+
 }  // namespace eric::cuda

@@ -123,12 +123,20 @@ Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const To
   ERIC_ASSIGN_OR_RETURN(auto cos_sin, cuda::rotary_cos_sin(ctx, angles));
   const cuda::DeviceTensor& cos = cos_sin.first;
   const cuda::DeviceTensor& sin = cos_sin.second;
+  // The plan's two sets of attention segments, on the device once.
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceSeqlens cu_full, cuda::upload_seqlens(ctx, plan.cu_full));
+  cuda::DeviceSeqlens cu_window;  // stays empty (an error if used) where the plan has no windows
+  if (plan.cu_window == plan.cu_full) {
+    cu_window = cu_full;
+  } else if (!plan.cu_window.empty()) {
+    ERIC_ASSIGN_OR_RETURN(cu_window, cuda::upload_seqlens(ctx, plan.cu_window));
+  }
   ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::embed_ms));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, b.norm1.forward(ctx, x));
     ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
-    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor a, b.attn.forward(ctx, h, cos, sin, plan.cu_seqlens(i)));
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor a, b.attn.forward(ctx, h, cos, sin, plan.full_attention_block[i] ? cu_full : cu_window));
     ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::attention_ms));
     ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, a));
     ERIC_ASSIGN_OR_RETURN(h, b.norm2.forward(ctx, x));

@@ -118,7 +118,7 @@ Result<CudaGatedMLP> CudaGatedMLP::upload(cuda::Context& ctx, const GatedMLP& cp
   CudaGatedMLP m;
   const int64_t width = cpu.gate().out_features();
   const int64_t padded = padded_width(width);
-  if (padded == width || cpu.down().shard().kind == ParallelKind::kRow) {
+  if (padded == width || cpu.down().shard().world_size > 1) {  // a shard's width is the loader's business
     ERIC_ASSIGN_OR_RETURN(m.gate_, CudaLinear::upload(ctx, cpu.gate(), dtype));
     ERIC_ASSIGN_OR_RETURN(m.up_, CudaLinear::upload(ctx, cpu.up(), dtype));
     ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, cpu.down(), dtype));
@@ -169,7 +169,7 @@ Result<CudaVisionAttention> CudaVisionAttention::upload(cuda::Context& ctx, cons
 
 Result<cuda::DeviceTensor> CudaVisionAttention::forward(cuda::Context& ctx, const cuda::DeviceTensor& x,
                                                         const cuda::DeviceTensor& cos, const cuda::DeviceTensor& sin,
-                                                        const std::vector<int64_t>& cu_seqlens) const {
+                                                        const cuda::DeviceSeqlens& cu_seqlens) const {
   const int64_t tokens = x.dim(0);
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor q, q_.forward(ctx, x));
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor k, k_.forward(ctx, x));

@@ -78,7 +78,7 @@ class CudaVisionAttention {
   static Result<CudaVisionAttention> upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype);
   // x [tokens, dim]; cos, sin [tokens, head_dim] float32 -> [tokens, dim].
   Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x, const cuda::DeviceTensor& cos,
-                                     const cuda::DeviceTensor& sin, const std::vector<int64_t>& cu_seqlens) const;
+                                     const cuda::DeviceTensor& sin, const cuda::DeviceSeqlens& cu_seqlens) const;
 
  private:
   CudaLinear q_, k_, v_, proj_;

@@ -17,7 +17,10 @@ using testing::DTypeCase;
 class CudaKernels : public CudaTest {};
 
 // Rows x cols shapes: tiny, not a multiple of the block, vision-tower wide.
-const std::vector<Shape> kShapes = {Shape{1, 3}, Shape{7, 333}, Shape{64, 1280}, Shape{3, 5120}};
+// Odd widths and 5120 take the block-per-row norm; 132, 1280 and 2048 the
+// warp-per-row one (a partial last vector, the towers' width, its maximum).
+const std::vector<Shape> kShapes = {Shape{1, 3},     Shape{7, 333},   Shape{64, 1280},
+                                    Shape{3, 5120},  Shape{5, 132},   Shape{9, 2048}};
 
 void check_inplace(Context& ctx, const char* name, const std::function<Status(Tensor&)>& cpu_op,
                    const std::function<Status(Context&, DeviceTensor&)>& cuda_op, float stddev = 2.0f) {
