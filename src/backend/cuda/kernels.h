@@ -31,6 +31,12 @@ cudaError_t layer_norm(void* out, const void* x, const void* gamma, const void* 
 // out = x * rsqrt(mean(x^2) + eps) * gamma; dtypes as layer_norm.
 cudaError_t rms_norm(void* out, const void* x, const void* gamma, Elem x_elem, Elem out_elem, int64_t rows,
                      int64_t cols, float eps, cudaStream_t s);
+// x += y, then out = norm(x) (RMSNorm when rms, else LayerNorm; beta may be
+// null): a sublayer's residual add fused with the next norm, one read of x.
+// y, gamma, beta and out are out_elem. cudaErrorNotSupported where the fused
+// kernel does not apply (cols not a multiple of 4 or above 2048, misaligned).
+cudaError_t add_norm(void* x, const void* y, void* out, const void* gamma, const void* beta, bool rms, Elem x_elem,
+                     Elem out_elem, int64_t rows, int64_t cols, float eps, cudaStream_t s);
 // softmax over cols, in place
 cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s);
 

@@ -90,6 +90,28 @@ Result<DeviceTensor> rms_norm(Context& ctx, const DeviceTensor& x, const DeviceT
   return out;
 }
 
+Result<DeviceTensor> add_norm_(Context& ctx, DeviceTensor& x, const DeviceTensor& y, const DeviceTensor& gamma,
+                               const DeviceTensor* beta, bool rms, float eps) {
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem xe, elem_of(x, "cuda add_norm_"));
+  ERIC_ASSIGN_OR_RETURN(kernels::Elem oe, elem_of(gamma, "cuda add_norm_ gamma"));
+  if (x.rank() < 1) return InvalidArgument("cuda add_norm_: scalar input");
+  ERIC_RETURN_IF_ERROR(y.expect_shape(x.shape(), "cuda add_norm_ operand"));
+  ERIC_RETURN_IF_ERROR(same_dtype(y, gamma, "cuda add_norm_ operand/gamma"));
+  const int64_t cols = x.dim(-1);
+  ERIC_RETURN_IF_ERROR(gamma.expect_shape(Shape{cols}, "cuda add_norm_ gamma"));
+  if (beta) ERIC_RETURN_IF_ERROR(check_vector(*beta, cols, gamma, "cuda add_norm_ beta"));
+  ERIC_ASSIGN_OR_RETURN(DeviceTensor out, ctx.empty(gamma.dtype(), x.shape()));
+  const cudaError_t err = kernels::add_norm(x.raw_data(), y.raw_data(), out.raw_data(), gamma.raw_data(),
+                                            beta ? beta->raw_data() : nullptr, rms, xe, oe, rows_of(x), cols, eps,
+                                            ctx.stream());
+  if (err == cudaErrorNotSupported) {  // shapes the fused kernel does not take: the two ops
+    ERIC_RETURN_IF_ERROR(add_(ctx, x, y));
+    return rms ? rms_norm(ctx, x, gamma, eps) : layer_norm(ctx, x, gamma, beta, eps);
+  }
+  ERIC_RETURN_IF_ERROR(launched(err, "add_norm launch"));
+  return out;
+}
+
 Status bias_act_(Context& ctx, DeviceTensor& x, const DeviceTensor* bias, kernels::Act act) {
   ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda bias/activation"));
   const int64_t cols = x.rank() == 0 ? 1 : x.dim(-1);

@@ -30,6 +30,11 @@ Status linear_out(Context& ctx, const DeviceTensor& x, const DeviceTensor& weigh
 Result<DeviceTensor> layer_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma,
                                 const DeviceTensor* beta, float eps);
 Result<DeviceTensor> rms_norm(Context& ctx, const DeviceTensor& x, const DeviceTensor& gamma, float eps);
+// x += y, then the norm of x (RMSNorm when rms, else LayerNorm): a residual
+// add fused with the next norm (y in gamma's dtype; one pass over x where the
+// fused kernel applies, else the two ops).
+Result<DeviceTensor> add_norm_(Context& ctx, DeviceTensor& x, const DeviceTensor& y, const DeviceTensor& gamma,
+                               const DeviceTensor* beta, bool rms, float eps);
 
 // ---- element-wise (in place) ----------------------------------------------------
 Status gelu_erf_(Context& ctx, DeviceTensor& x);

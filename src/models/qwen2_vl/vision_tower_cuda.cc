@@ -132,22 +132,26 @@ Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const To
     ERIC_ASSIGN_OR_RETURN(cu_window, cuda::upload_seqlens(ctx, plan.cu_window));
   }
   ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::embed_ms));
+  // Each residual add is fused with the norm that follows it (the next
+  // block's norm1, or the merger's ln_q after the last block).
+  if (blocks_.empty()) return InvalidArgument("CUDA vision tower without blocks");
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, blocks_[0].norm1.forward(ctx, x));
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
-    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, b.norm1.forward(ctx, x));
     ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
-    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor a, b.attn.forward(ctx, h, cos, sin, plan.full_attention_block[i] ? cu_full : cu_window));
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor a,
+                          b.attn.forward(ctx, h, cos, sin, plan.full_attention_block[i] ? cu_full : cu_window));
     ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::attention_ms));
-    ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, a));
-    ERIC_ASSIGN_OR_RETURN(h, b.norm2.forward(ctx, x));
+    ERIC_ASSIGN_OR_RETURN(h, b.norm2.add_forward(ctx, x, a));
     ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
     ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor m, b.gated ? b.gated_mlp.forward(ctx, h) : b.mlp.forward(ctx, h));
     ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::mlp_ms));
-    ERIC_RETURN_IF_ERROR(cuda::add_(ctx, x, m));
+    const nn::CudaNorm& next_norm = i + 1 < blocks_.size() ? blocks_[i + 1].norm1 : ln_q_;
+    ERIC_ASSIGN_OR_RETURN(h, next_norm.add_forward(ctx, x, m));
   }
   ERIC_RETURN_IF_ERROR(timer.mark(&TowerPhaseTimes::norm_residual_ms));
-  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor h, ln_q_.forward(ctx, x));
-  ERIC_ASSIGN_OR_RETURN(h, h.reshape({-1, merged_dim_}));  // merge_unit consecutive patches per row
+  // h is ln_q(x) (the last block's fused add); merge_unit consecutive patches per row.
+  ERIC_ASSIGN_OR_RETURN(h, h.reshape({-1, merged_dim_}));
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor merged, merger_mlp_.forward(ctx, h));
   if (plan.reorders()) {
     ERIC_ASSIGN_OR_RETURN(merged, cuda::scatter_rows(ctx, merged, plan.window_index));

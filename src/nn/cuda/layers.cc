@@ -77,6 +77,12 @@ Result<cuda::DeviceTensor> CudaNorm::forward(cuda::Context& ctx, const cuda::Dev
   return cuda::layer_norm(ctx, x, gamma_, beta_.defined() ? &beta_ : nullptr, eps_);
 }
 
+Result<cuda::DeviceTensor> CudaNorm::add_forward(cuda::Context& ctx, cuda::DeviceTensor& x,
+                                                 const cuda::DeviceTensor& branch) const {
+  return cuda::add_norm_(ctx, x, branch, gamma_, beta_.defined() ? &beta_ : nullptr, kind_ == Norm::Kind::kRMSNorm,
+                         eps_);
+}
+
 Result<CudaMLP> CudaMLP::upload(cuda::Context& ctx, const MLP& cpu, DType dtype) {
   CudaMLP m;
   ERIC_ASSIGN_OR_RETURN(m.fc1_, CudaLinear::upload(ctx, cpu.fc1(), dtype));

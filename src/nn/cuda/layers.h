@@ -39,6 +39,9 @@ class CudaNorm {
   CudaNorm() = default;
   static Result<CudaNorm> upload(cuda::Context& ctx, const Norm& cpu, DType dtype);
   Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
+  // x += branch, then forward(x): the residual add before this norm, fused.
+  Result<cuda::DeviceTensor> add_forward(cuda::Context& ctx, cuda::DeviceTensor& x,
+                                         const cuda::DeviceTensor& branch) const;
 
  private:
   Norm::Kind kind_ = Norm::Kind::kLayerNorm;

@@ -158,6 +158,43 @@ TEST_F(CudaKernels, Float32ResidualWithBf16Branches) {
   EXPECT_LT(testing::rel_l2(download_f32(dx, *ctx).value(), ref), 1e-6);  // f32 sum, no bf16 rounding
 }
 
+// The residual add fused with the next norm equals add_ then the norm: for
+// a float32 stream with bf16 branches, one dtype throughout, and a width the
+// fused kernel does not take (the two-op fallback).
+TEST_F(CudaKernels, AddNormEqualsAddThenNorm) {
+  struct Case {
+    DType stream, branch;
+    int64_t cols;
+  };
+  for (const Case& c : {Case{DType::kF32, DType::kBF16, 1280}, Case{DType::kF32, DType::kF32, 1280},
+                        Case{DType::kBF16, DType::kBF16, 1280}, Case{DType::kF32, DType::kBF16, 333}}) {
+    for (bool rms : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(c.stream)) + "/" + std::string(dtype_name(c.branch)) + " cols " +
+                   std::to_string(c.cols) + (rms ? " rms" : " layer"));
+      const Shape shape{21, c.cols};
+      Tensor x = testing::random_tensor(shape, 81, 3.0f, 2.0f);
+      Tensor y = testing::random_tensor(shape, 82);
+      Tensor g = testing::random_tensor(Shape{c.cols}, 83, 0.5f, 1.0f);
+      Tensor b = testing::random_tensor(Shape{c.cols}, 84);
+      DeviceTensor fused_x = upload(x, c.stream, *ctx).value(), split_x = upload(x, c.stream, *ctx).value();
+      DeviceTensor dy = upload(y, c.branch, *ctx).value();
+      DeviceTensor dg = upload(g, c.branch, *ctx).value(), db = upload(b, c.branch, *ctx).value();
+      const DeviceTensor* beta = rms ? nullptr : &db;
+      DeviceTensor fused = add_norm_(*ctx, fused_x, dy, dg, beta, rms, 1e-6f).value();
+      ASSERT_TRUE(add_(*ctx, split_x, dy).ok());
+      DeviceTensor split = (rms ? rms_norm(*ctx, split_x, dg, 1e-6f) : layer_norm(*ctx, split_x, dg, beta, 1e-6f)).value();
+      EXPECT_EQ(fused.dtype(), c.branch);
+      EXPECT_LT(testing::rel_l2(download_f32(fused_x, *ctx).value(), download_f32(split_x, *ctx).value()), 1e-7);
+      const double tol = c.branch == DType::kBF16 ? 8e-3 : 1e-6;  // one bf16 rounding apart at most
+      EXPECT_LT(testing::rel_l2(download_f32(fused, *ctx).value(), download_f32(split, *ctx).value()), tol);
+    }
+  }
+  DeviceTensor x = ctx->empty(DType::kF32, Shape{4, 8}).value();
+  DeviceTensor wrong = ctx->empty(DType::kF32, Shape{4, 9}).value();
+  DeviceTensor g = ctx->empty(DType::kF32, Shape{8}).value();
+  EXPECT_FALSE(add_norm_(*ctx, x, wrong, g, nullptr, true, 1e-6f).ok());
+}
+
 TEST_F(CudaKernels, DtypeConversionAndRotaryTables) {
   Tensor x = testing::random_tensor(Shape{9, 31}, 71, 10.0f);
   DeviceTensor bf = to_dtype(*ctx, upload(x, DType::kF32, *ctx).value(), DType::kBF16).value();
