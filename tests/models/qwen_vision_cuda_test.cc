@@ -7,8 +7,13 @@
 #include <cmath>
 #include <filesystem>
 #include <random>
+#include <thread>
+
+#include <cuda_runtime.h>
 
 #include "backend/cuda/device_query.h"
+#include "backend/cuda/nccl_comm.h"
+#include "distributed/shm_collective.h"
 #include "models/qwen2_5_vl/vision_encoder.h"
 #include "models/qwen2_vl/test_model.h"
 #include "models/qwen2_vl/vision_encoder.h"
@@ -137,6 +142,52 @@ TEST_P(QwenVisionCuda, PhaseTimesCoverTheForwardWithoutChangingIt) {
   EXPECT_GT(times.norm_residual_ms, 0.0);
   EXPECT_GT(times.embed_ms, 0.0);
   EXPECT_GT(times.merger_ms, 0.0);
+}
+
+// Tensor parallelism over two GPUs (one thread per rank here; one worker
+// process per GPU in the server): the NCCL id travels over the host
+// collective, each rank uploads its shard, and rank 0's result equals the
+// unsharded tower's. Needs two GPUs: NCCL refuses two ranks on one device.
+TEST_P(QwenVisionCuda, TensorParallelOverTwoGpusMatchesOne) {
+  int gpus = 0;
+  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus < 2) {
+    GTEST_SKIP() << "tensor-parallel GPU test skipped: needs 2 GPUs, " << gpus << " visible";
+  }
+  if (!cuda::nccl_available()) GTEST_SKIP() << "tensor-parallel GPU test skipped: this build has no NCCL";
+  const std::vector<ProcessedItem> items = mixed_batch(cfg_);
+  auto single = load(ComputeDevice::kCuda, DType::kF32);
+  ASSERT_TRUE(single);
+  const std::vector<Tensor> ref = encode(*single, items);
+
+  auto group = distributed::ShmCollectiveGroup::create({2, size_t{1} << 16});
+  ASSERT_TRUE(group.ok()) << group.status().to_string();
+  std::vector<std::vector<Tensor>> outs(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> ranks;
+  for (int r = 0; r < 2; ++r) {
+    ranks.emplace_back([&, r] {
+      auto collective = distributed::open_shm_collective(group.value()->name(), r, 2);
+      if (!collective.ok()) return void(errors[static_cast<size_t>(r)] = collective.status().to_string());
+      EncoderOptions o;
+      o.device = ComputeDevice::kCuda;
+      o.device_index = r;
+      o.cuda_dtype = DType::kF32;
+      o.collective = collective.value();
+      auto enc = GetParam() == "qwen2_vl" ? qwen2_vl::load_qwen2_vl_encoder(cfg_, weights_, o)
+                                          : qwen2_5_vl::load_qwen2_5_vl_encoder(cfg_, weights_, o);
+      if (!enc.ok()) return void(errors[static_cast<size_t>(r)] = enc.status().to_string());
+      std::vector<const ProcessedItem*> ptrs;
+      for (const auto& i : items) ptrs.push_back(&i);
+      auto out = enc.value()->encode(ptrs);
+      if (!out.ok()) return void(errors[static_cast<size_t>(r)] = out.status().to_string());
+      outs[static_cast<size_t>(r)] = std::move(out).value();
+    });
+  }
+  for (auto& t : ranks) t.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  EXPECT_LT(rel_l2(outs[0], ref), 1e-5);
+  EXPECT_LT(rel_l2(outs[1], ref), 1e-5);  // every rank holds the reduced result
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, QwenVisionCuda, ::testing::Values("qwen2_vl", "qwen2_5_vl"));

@@ -2,6 +2,8 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
+
 #include "backend/cuda/cuda_error.h"
 #include "backend/cuda/device_query.h"
 
@@ -53,7 +55,8 @@ class PhaseTimer {
 }  // namespace
 
 Result<CudaVisionTower> CudaVisionTower::upload(cuda::Context& ctx, const VisionTowerWeights& w,
-                                                const VisionConfig& cfg, DType dtype) {
+                                                const VisionConfig& cfg, DType dtype,
+                                                std::shared_ptr<cuda::NcclCommunicator> comm) {
   if (dtype != DType::kBF16 && dtype != DType::kF32) {
     return InvalidArgument("CUDA vision tower: compute dtype {} (bf16 or f32)", dtype_name(dtype));
   }
@@ -68,12 +71,12 @@ Result<CudaVisionTower> CudaVisionTower::upload(cuda::Context& ctx, const Vision
     auto uploaded = [&]() -> Status {
       ERIC_ASSIGN_OR_RETURN(d.norm1, nn::CudaNorm::upload(ctx, b.norm1(), dtype));
       ERIC_ASSIGN_OR_RETURN(d.norm2, nn::CudaNorm::upload(ctx, b.norm2(), dtype));
-      ERIC_ASSIGN_OR_RETURN(d.attn, nn::CudaVisionAttention::upload(ctx, b.attn(), dtype));
+      ERIC_ASSIGN_OR_RETURN(d.attn, nn::CudaVisionAttention::upload(ctx, b.attn(), dtype, comm));
       d.gated = b.gated();
       if (d.gated) {
-        ERIC_ASSIGN_OR_RETURN(d.gated_mlp, nn::CudaGatedMLP::upload(ctx, b.gated_mlp(), dtype));
+        ERIC_ASSIGN_OR_RETURN(d.gated_mlp, nn::CudaGatedMLP::upload(ctx, b.gated_mlp(), dtype, comm));
       } else {
-        ERIC_ASSIGN_OR_RETURN(d.mlp, nn::CudaMLP::upload(ctx, b.mlp(), dtype));
+        ERIC_ASSIGN_OR_RETURN(d.mlp, nn::CudaMLP::upload(ctx, b.mlp(), dtype, comm));
       }
       return Status::Ok();
     }();
@@ -81,7 +84,7 @@ Result<CudaVisionTower> CudaVisionTower::upload(cuda::Context& ctx, const Vision
     t.blocks_.push_back(std::move(d));
   }
   ERIC_ASSIGN_OR_RETURN(t.ln_q_, nn::CudaNorm::upload(ctx, w.merger.ln_q(), dtype));
-  ERIC_ASSIGN_OR_RETURN(t.merger_mlp_, nn::CudaMLP::upload(ctx, w.merger.mlp(), dtype));
+  ERIC_ASSIGN_OR_RETURN(t.merger_mlp_, nn::CudaMLP::upload(ctx, w.merger.mlp(), dtype, comm));
   // The host tensors may be freed as soon as this returns: upload() copied
   // them into pinned staging; wait for the copies so load errors show here.
   ERIC_RETURN_IF_ERROR(ctx.synchronize());
@@ -164,11 +167,6 @@ Result<cuda::DeviceTensor> CudaVisionTower::forward(cuda::Context& ctx, const To
 Result<std::unique_ptr<CudaVisionEncoder>> CudaVisionEncoder::load(const VisionConfig& cfg, const WeightMap& weights,
                                                                    const BlockStyle& style, PlanBuilder plan,
                                                                    const EncoderOptions& options) {
-  if (options.collective && options.collective->world_size() > 1) {
-    return Unimplemented("--device cuda with tensor parallelism ({} ranks) needs NCCL, which eric does not use yet; "
-                         "run one worker per GPU without --tp",
-                         options.collective->world_size());
-  }
   if (options.cuda_dtype != DType::kBF16 && options.cuda_dtype != DType::kF32) {
     return InvalidArgument("--cuda-dtype {}: bf16 or f32", dtype_name(options.cuda_dtype));
   }
@@ -184,12 +182,31 @@ Result<std::unique_ptr<CudaVisionEncoder>> CudaVisionEncoder::load(const VisionC
   auto ctx = cuda::Context::create(options.device_index);
   if (!ctx.ok()) return ctx.status().with_context(fmt::format("--device cuda: GPU {}", options.device_index));
   e->ctx_ = std::move(ctx).value();
+  // Tensor parallelism: the ranks (one worker process per GPU) form an NCCL
+  // communicator, its id sent over the host collective the engine set up for
+  // them; each loads its shard on the host and uploads it.
+  std::shared_ptr<cuda::NcclCommunicator> comm;
+  const auto& host_group = options.collective;
+  if (host_group && host_group->world_size() > 1) {
+    const int rank = host_group->rank(), world = host_group->world_size();
+    auto id = cuda::exchange_nccl_id(rank, [&](std::vector<float>& values) -> Status {
+      ERIC_ASSIGN_OR_RETURN(Tensor t, Tensor::from_vector(values, Shape{static_cast<int64_t>(values.size())}));
+      ERIC_RETURN_IF_ERROR(host_group->all_reduce_sum(t));
+      std::copy(t.data<float>(), t.data<float>() + t.numel(), values.begin());
+      return Status::Ok();
+    });
+    if (!id.ok()) return id.status().with_context(fmt::format("tensor parallelism, rank {} of {}", rank, world));
+    auto created = cuda::NcclCommunicator::create(id.value(), rank, world, options.device_index);
+    if (!created.ok()) {
+      return created.status().with_context(fmt::format("tensor parallelism, rank {} of {} on GPU {}", rank, world,
+                                                       options.device_index));
+    }
+    comm = std::move(created).value();
+  }
   {
     // Host weights (float32) live only until they are on the device.
-    EncoderOptions host = options;
-    host.collective = nullptr;
-    ERIC_ASSIGN_OR_RETURN(VisionTowerWeights w, VisionTowerWeights::load(weights, cfg, style, host));
-    auto tower = CudaVisionTower::upload(*e->ctx_, w, cfg, options.cuda_dtype);
+    ERIC_ASSIGN_OR_RETURN(VisionTowerWeights w, VisionTowerWeights::load(weights, cfg, style, options));
+    auto tower = CudaVisionTower::upload(*e->ctx_, w, cfg, options.cuda_dtype, comm);
     if (!tower.ok()) {
       return tower.status().with_context(fmt::format("uploading the vision tower to GPU {}", options.device_index));
     }

@@ -31,9 +31,12 @@ struct TowerPhaseTimes {
 class CudaVisionTower {
  public:
   CudaVisionTower() = default;
-  // Uploads `w` (loaded on the host, unsharded) to ctx's device in `dtype`.
+  // Uploads `w` (loaded on the host: all of it, or this rank's shard) to
+  // ctx's device in `dtype`; a sharded tower's row-parallel layers sum over
+  // `comm`.
   static Result<CudaVisionTower> upload(cuda::Context& ctx, const VisionTowerWeights& w, const VisionConfig& cfg,
-                                        DType dtype);
+                                        DType dtype,
+                                        std::shared_ptr<cuda::NcclCommunicator> comm = nullptr);
   // pixel_values [patches, patch_dim] float32 (host) -> [patches / merge_unit,
   // out_hidden] on the device, in processor order, in dtype(); enqueued on
   // ctx's stream (not synchronised).

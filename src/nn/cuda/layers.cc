@@ -37,23 +37,33 @@ Result<CudaLinear> CudaLinear::upload(cuda::Context& ctx, const Tensor& weight, 
   return l;
 }
 
-Result<CudaLinear> CudaLinear::upload(cuda::Context& ctx, const Linear& cpu, DType dtype) {
+Result<CudaLinear> CudaLinear::upload(cuda::Context& ctx, const Linear& cpu, DType dtype,
+                                      std::shared_ptr<cuda::NcclCommunicator> comm) {
   if (!cpu.weight().defined()) return Internal("cuda Linear: the CPU layer has no weights to upload");
-  if (cpu.shard().kind == ParallelKind::kRow && cpu.shard().world_size > 1) {
-    return Unimplemented("cuda Linear: row-parallel shards over {} ranks need a device all-reduce (NCCL), not yet "
-                         "available", cpu.shard().world_size);
+  const bool reduces = cpu.shard().kind == ParallelKind::kRow && cpu.shard().world_size > 1;
+  if (reduces && (comm == nullptr || comm->world_size() != cpu.shard().world_size)) {
+    return InvalidArgument("cuda Linear: a row-parallel shard over {} ranks needs an NCCL communicator of that size",
+                           cpu.shard().world_size);
   }
-  return upload(ctx, cpu.weight(), cpu.bias(), dtype);
+  ERIC_ASSIGN_OR_RETURN(CudaLinear l, upload(ctx, cpu.weight(), cpu.bias(), dtype));
+  if (reduces) l.reduce_ = std::move(comm);
+  return l;
 }
 
 Result<cuda::DeviceTensor> CudaLinear::forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
   if (!weight_.defined()) return Internal("cuda Linear used without weights");
-  return cuda::linear(ctx, x, weight_, bias());
+  if (!reduce_) return cuda::linear(ctx, x, weight_, bias());
+  // Row-parallel: sum the ranks' partial products, then add the bias once.
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor y, forward_no_bias(ctx, x));
+  if (bias_.defined()) ERIC_RETURN_IF_ERROR(cuda::add_bias_(ctx, y, bias_));
+  return y;
 }
 
 Result<cuda::DeviceTensor> CudaLinear::forward_no_bias(cuda::Context& ctx, const cuda::DeviceTensor& x) const {
   if (!weight_.defined()) return Internal("cuda Linear used without weights");
-  return cuda::linear(ctx, x, weight_, nullptr);
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor y, cuda::linear(ctx, x, weight_, nullptr));
+  if (reduce_) ERIC_RETURN_IF_ERROR(reduce_->all_reduce_sum(y, ctx.stream()));
+  return y;
 }
 
 Result<CudaNorm> CudaNorm::upload(cuda::Context& ctx, const Norm& cpu, DType dtype) {
@@ -83,10 +93,11 @@ Result<cuda::DeviceTensor> CudaNorm::add_forward(cuda::Context& ctx, cuda::Devic
                          eps_);
 }
 
-Result<CudaMLP> CudaMLP::upload(cuda::Context& ctx, const MLP& cpu, DType dtype) {
+Result<CudaMLP> CudaMLP::upload(cuda::Context& ctx, const MLP& cpu, DType dtype,
+                                std::shared_ptr<cuda::NcclCommunicator> comm) {
   CudaMLP m;
-  ERIC_ASSIGN_OR_RETURN(m.fc1_, CudaLinear::upload(ctx, cpu.fc1(), dtype));
-  ERIC_ASSIGN_OR_RETURN(m.fc2_, CudaLinear::upload(ctx, cpu.fc2(), dtype));
+  ERIC_ASSIGN_OR_RETURN(m.fc1_, CudaLinear::upload(ctx, cpu.fc1(), dtype, comm));
+  ERIC_ASSIGN_OR_RETURN(m.fc2_, CudaLinear::upload(ctx, cpu.fc2(), dtype, comm));
   m.act_ = cpu.activation();
   return m;
 }
@@ -120,14 +131,15 @@ Result<Tensor> zero_pad(const Tensor& t, int64_t rows_to, int64_t cols_to) {
 }
 }  // namespace
 
-Result<CudaGatedMLP> CudaGatedMLP::upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype) {
+Result<CudaGatedMLP> CudaGatedMLP::upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype,
+                                          std::shared_ptr<cuda::NcclCommunicator> comm) {
   CudaGatedMLP m;
   const int64_t width = cpu.gate().out_features();
   const int64_t padded = padded_width(width);
   if (padded == width || cpu.down().shard().world_size > 1) {  // a shard's width is the loader's business
-    ERIC_ASSIGN_OR_RETURN(m.gate_, CudaLinear::upload(ctx, cpu.gate(), dtype));
-    ERIC_ASSIGN_OR_RETURN(m.up_, CudaLinear::upload(ctx, cpu.up(), dtype));
-    ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, cpu.down(), dtype));
+    ERIC_ASSIGN_OR_RETURN(m.gate_, CudaLinear::upload(ctx, cpu.gate(), dtype, comm));
+    ERIC_ASSIGN_OR_RETURN(m.up_, CudaLinear::upload(ctx, cpu.up(), dtype, comm));
+    ERIC_ASSIGN_OR_RETURN(m.down_, CudaLinear::upload(ctx, cpu.down(), dtype, comm));
     return m;
   }
   const int64_t in = cpu.gate().in_features(), out = cpu.down().out_features();
@@ -148,7 +160,8 @@ Result<cuda::DeviceTensor> CudaGatedMLP::forward(cuda::Context& ctx, const cuda:
   return down_.forward(ctx, h);
 }
 
-Result<CudaVisionAttention> CudaVisionAttention::upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype) {
+Result<CudaVisionAttention> CudaVisionAttention::upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype,
+                                                        std::shared_ptr<cuda::NcclCommunicator> comm) {
   const Linear& qkv = cpu.qkv();
   if (!qkv.weight().defined()) return Internal("cuda VisionAttention: the CPU layer has no qkv weights");
   CudaVisionAttention a;
@@ -169,7 +182,7 @@ Result<CudaVisionAttention> CudaVisionAttention::upload(cuda::Context& ctx, cons
     }
     ERIC_ASSIGN_OR_RETURN(*parts[p], CudaLinear::upload(ctx, w, b, dtype));
   }
-  ERIC_ASSIGN_OR_RETURN(a.proj_, CudaLinear::upload(ctx, cpu.proj(), dtype));
+  ERIC_ASSIGN_OR_RETURN(a.proj_, CudaLinear::upload(ctx, cpu.proj(), dtype, std::move(comm)));
   return a;
 }
 

@@ -3,12 +3,16 @@
 // (bf16 or f32; biases and norm weights too, as the CUDA ops want every
 // float tensor of one call in one dtype), and its forward runs the same maths
 // with the eric::cuda ops on ctx's stream. Nothing here synchronises.
-// Tensor-parallel shards are not supported on the device yet (NCCL is later
-// work): upload() refuses a row-parallel layer over several ranks.
+// Tensor parallelism: the CPU layers already hold this rank's shard; a
+// row-parallel Linear over several ranks sums its partial outputs with NCCL
+// (the communicator handed to upload()) before adding its bias once, as
+// nn::Linear does with its AllReduce hook.
 #pragma once
 
+#include <memory>
 #include <vector>
 
+#include "backend/cuda/nccl_comm.h"
 #include "backend/cuda/ops.h"
 #include "nn/attention.h"
 #include "nn/linear.h"
@@ -20,7 +24,9 @@ namespace eric::nn {
 class CudaLinear {
  public:
   CudaLinear() = default;
-  static Result<CudaLinear> upload(cuda::Context& ctx, const Linear& cpu, DType dtype);
+  // `comm`: the tensor-parallel group, needed by row-parallel shards of world size > 1.
+  static Result<CudaLinear> upload(cuda::Context& ctx, const Linear& cpu, DType dtype,
+                                   std::shared_ptr<cuda::NcclCommunicator> comm = nullptr);
   // From a weight [out, in] and optional bias [out] on the host.
   static Result<CudaLinear> upload(cuda::Context& ctx, const Tensor& weight, const Tensor& bias, DType dtype);
   // x [rows, in] -> [rows, out]; the bias rides in the GEMM's epilogue.
@@ -32,6 +38,7 @@ class CudaLinear {
 
  private:
   cuda::DeviceTensor weight_, bias_;
+  std::shared_ptr<cuda::NcclCommunicator> reduce_;  // set for a row-parallel shard of several ranks
 };
 
 class CudaNorm {
@@ -53,7 +60,8 @@ class CudaNorm {
 class CudaMLP {
  public:
   CudaMLP() = default;
-  static Result<CudaMLP> upload(cuda::Context& ctx, const MLP& cpu, DType dtype);
+  static Result<CudaMLP> upload(cuda::Context& ctx, const MLP& cpu, DType dtype,
+                                  std::shared_ptr<cuda::NcclCommunicator> comm = nullptr);
   Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
 
  private:
@@ -65,7 +73,8 @@ class CudaMLP {
 class CudaGatedMLP {
  public:
   CudaGatedMLP() = default;
-  static Result<CudaGatedMLP> upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype);
+  static Result<CudaGatedMLP> upload(cuda::Context& ctx, const GatedMLP& cpu, DType dtype,
+                                  std::shared_ptr<cuda::NcclCommunicator> comm = nullptr);
   Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x) const;
 
  private:
@@ -78,7 +87,8 @@ class CudaGatedMLP {
 class CudaVisionAttention {
  public:
   CudaVisionAttention() = default;
-  static Result<CudaVisionAttention> upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype);
+  static Result<CudaVisionAttention> upload(cuda::Context& ctx, const VisionAttention& cpu, DType dtype,
+                                  std::shared_ptr<cuda::NcclCommunicator> comm = nullptr);
   // x [tokens, dim]; cos, sin [tokens, head_dim] float32 -> [tokens, dim].
   Result<cuda::DeviceTensor> forward(cuda::Context& ctx, const cuda::DeviceTensor& x, const cuda::DeviceTensor& cos,
                                      const cuda::DeviceTensor& sin, const cuda::DeviceSeqlens& cu_seqlens) const;
