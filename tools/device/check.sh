@@ -14,37 +14,13 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${ERIC_DEVICE_BUILD:-/tmp/eric-device-build}
 logs=${OUT:-$build}
-prefix=/tmp/eric-device-deps
 mkdir -p "$build" "$logs"
 t0=$(date +%s)
 say() { printf '[check %4ds] %s\n' $(( $(date +%s) - t0 )) "$*"; }
 
-export PATH=/usr/local/cuda/bin:$PATH
-command -v nvcc >/dev/null || { echo "check.sh: nvcc not found (PATH, /usr/local/cuda/bin)"; exit 2; }
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader
-
-cmake_args=()
-if ls "$root"/tools/device/deps/*.deb >/dev/null 2>&1; then
-  say "unpacking staged packages into $prefix"
-  mkdir -p "$prefix"
-  for f in "$root"/tools/device/deps/*.deb; do dpkg -x "$f" "$prefix" || exit 2; done
-  cmake_args+=("-DCMAKE_PREFIX_PATH=$prefix/usr")
-  export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu:$prefix/usr/lib/x86_64-linux-gnu/openblas-pthread:${LD_LIBRARY_PATH:-}"
-fi
-
-# Only this card's architecture: every extra one multiplies nvcc time.
-arch=${CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')}
-arch=${arch:-90}
-gen=(-G Ninja)
-command -v ninja >/dev/null || gen=()
-
-say "configure (sm_$arch)"
-cmake -S "$root/tools/device" -B "$build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_CUDA_COMPILER="$(command -v nvcc)" "${cmake_args[@]}" \
-  >"$logs/configure.log" 2>&1 || { tail -30 "$logs/configure.log"; exit 2; }
-say "build"
-cmake --build "$build" -j "$(nproc)" --target cuda_block_cache_test cuda_ops_test cuda_nccl_test cuda_gemm_attention_bench \
-  >"$logs/build.log" 2>&1 || { grep -E "error|FAILED" -A3 "$logs/build.log" | head -60; exit 2; }
+# shellcheck source=tools/device/lib.sh
+source "$root/tools/device/lib.sh"
+device_build "" cuda_block_cache_test cuda_ops_test cuda_nccl_test cuda_gemm_attention_bench || exit 2
 
 declare -A result
 run_test() {
