@@ -16,6 +16,7 @@
 #include "models/qwen2_vl/vision_encoder.h"
 #include "tensor/checkpoint.h"
 #include "tensor/safetensors.h"
+#include "../common/temp_dir.h"
 
 namespace eric::models {
 namespace {
@@ -25,21 +26,7 @@ using nlohmann::json;
 using qwen2_vl::GridTHW;
 using qwen2_vl::VisionConfig;
 
-// A fresh folder under the build tree, removed at the end of the test.
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) {
-    path_ = fs::path(ERIC_BINARY_DIR) / "test_tmp" / (name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  fs::path path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 std::string write_model(const TempDir& dir, const std::string& arch, DType dtype = DType::kF32, int shards = 2,
                         uint64_t seed = 0) {

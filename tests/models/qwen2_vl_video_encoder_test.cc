@@ -18,6 +18,7 @@
 #include "models/loaded_model.h"
 #include "models/qwen2_vl/test_model.h"
 #include "tensor/safetensors.h"
+#include "../common/temp_dir.h"
 
 namespace eric::models {
 namespace {
@@ -27,19 +28,7 @@ using nlohmann::json;
 
 const fs::path kGoldens = fs::path(ERIC_SOURCE_DIR) / "tests/data/goldens";
 
-class TempDir {
- public:
-  explicit TempDir(const std::string& name) {
-    path_ = fs::path(ERIC_BINARY_DIR) / "test_tmp" / (name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using testing::TempDir;
 
 // "--arch A --seed S --dims tiny --dtype D" as make-test-model reads it.
 TestModelOptions parse_make_test_model(const std::string& args) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "models/qwen2_vl/vision_encoder.h"
 #include "models/qwen2_vl/vision_tower_cuda.h"
 #include "tensor/checkpoint.h"
+#include "../common/temp_dir.h"
 
 namespace eric::models {
 namespace {
@@ -35,17 +37,17 @@ class QwenVisionCuda : public ::testing::TestWithParam<std::string> {
     if (!devices.ok() || devices->empty()) {
       GTEST_SKIP() << "GPU test skipped: " << (devices.ok() ? "no CUDA device visible" : devices.status().message());
     }
-    dir_ = fs::path(ERIC_BINARY_DIR) / "test_tmp" / ("qwen_vision_cuda_" + GetParam() + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    ASSERT_TRUE(qwen2_vl::write_test_model(GetParam(), dir_.string(), TestModelOptions{}).ok());
-    const auto config = ModelConfig::load(dir_.string()).value().config;
+    dir_.emplace("qwen_vision_cuda_" + GetParam());
+    const std::string model = dir_->file("model");
+    ASSERT_TRUE(qwen2_vl::write_test_model(GetParam(), model, TestModelOptions{}).ok());
+    const auto config = ModelConfig::load(model).value().config;
     cfg_ = (GetParam() == "qwen2_vl" ? VisionConfig::parse_qwen2_vl(config) : VisionConfig::parse_qwen2_5_vl(config))
                .value();
-    weights_ = Checkpoint::open(dir_.string()).value().load({"visual."}).value();
+    weights_ = Checkpoint::open(model).value().load({"visual."}).value();
   }
   void TearDown() override {
     weights_.clear();
-    if (!dir_.empty()) fs::remove_all(dir_);
+    dir_.reset();
   }
 
   std::unique_ptr<PackedVisionEncoder> load(ComputeDevice device, DType dtype) {
@@ -58,7 +60,7 @@ class QwenVisionCuda : public ::testing::TestWithParam<std::string> {
     return r.ok() ? std::move(r).value() : nullptr;
   }
 
-  fs::path dir_;
+  std::optional<testing::TempDir> dir_;  // made only where a GPU is visible
   VisionConfig cfg_;
   WeightMap weights_;
 };

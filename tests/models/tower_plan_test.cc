@@ -11,6 +11,7 @@
 #include "models/qwen2_vl/test_model.h"
 #include "models/qwen2_vl/vision_encoder.h"
 #include "tensor/checkpoint.h"
+#include "../common/temp_dir.h"
 
 #ifdef ERIC_HAVE_CUDA
 #include "backend/cuda/device_query.h"
@@ -105,16 +106,14 @@ TEST(DeviceSelection, CudaWithoutAGpuFailsNamingTheDevice) {
   auto devices = cuda::list_devices();
   if (devices.ok() && !devices->empty()) GTEST_SKIP() << "a GPU is present; the CUDA tower tests cover it";
 #endif
-  namespace fs = std::filesystem;
-  const fs::path dir = fs::path(ERIC_BINARY_DIR) / "test_tmp" / ("tower_plan_device_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  ASSERT_TRUE(qwen2_vl::write_test_model("qwen2_vl", dir.string(), TestModelOptions{}).ok());
-  WeightMap w = Checkpoint::open(dir.string()).value().load({"visual."}).value();
-  VisionConfig c = VisionConfig::parse_qwen2_vl(ModelConfig::load(dir.string()).value().config).value();
+  testing::TempDir tmp("tower_plan_device");
+  const std::string dir = tmp.file("model");
+  ASSERT_TRUE(qwen2_vl::write_test_model("qwen2_vl", dir, TestModelOptions{}).ok());
+  WeightMap w = Checkpoint::open(dir).value().load({"visual."}).value();
+  VisionConfig c = VisionConfig::parse_qwen2_vl(ModelConfig::load(dir).value().config).value();
   EncoderOptions o;
   o.device = ComputeDevice::kCuda;
   auto r = qwen2_vl::load_qwen2_vl_encoder(c, w, o);
-  fs::remove_all(dir);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
   EXPECT_NE(r.status().message().find("--device cuda"), std::string::npos) << r.status().to_string();
