@@ -15,8 +15,6 @@
 // Both sidecars are real SidecarServers in this process; producer and
 // consumers use the control sockets as eric workers and libericsidecar do.
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "../tests/common/free_port.h"  // header-only, nothing of the tests is linked
 #include "common/logging.h"
 #include "sidecar/client.h"
 #include "sidecar/server.h"
@@ -36,6 +35,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace eric;
 using namespace eric::sidecar;
+using eric::testing::free_port;
 using namespace std::chrono_literals;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -43,18 +43,6 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 0 : v[v.size() / 2];
-}
-
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
 }
 
 // Runs `once` (returning its latency in seconds) until `budget` seconds or 50

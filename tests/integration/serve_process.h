@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/free_port.h"
 #include "common/status.h"
 
 namespace eric::integration {
@@ -19,8 +20,8 @@ std::string eric_binary();
 // Runs argv to completion with stdout+stderr appended to `log`; returns the exit code.
 int run_command(const std::vector<std::string>& argv, const std::string& log);
 
-// A free loopback TCP port (bound and released; good enough for tests).
-uint16_t free_port();
+// A free loopback TCP port (tests/common/free_port.h).
+using testing::free_port;
 
 // Writes a 24-bit BMP with a deterministic pattern seeded by `seed`.
 void write_test_bmp(const std::string& path, int width, int height, int seed);

@@ -1,8 +1,6 @@
 // Two sidecars in one process, talking TCP over loopback, with producer and
 // consumer clients on their control sockets.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +9,7 @@
 #include <numeric>
 #include <thread>
 
+#include "../common/free_port.h"
 #include "../common/temp_dir.h"
 #include "sidecar/client.h"
 #include "sidecar/server.h"
@@ -21,17 +20,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using testing::free_port;
 
 class SidecarPair : public ::testing::Test {
  protected:
