@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +21,7 @@
 #include "router/http_client.h"
 #include "../common/temp_dir.h"
 #include "serve_process.h"
+#include "test_model_fixture.h"
 
 namespace eric::integration {
 namespace {
@@ -36,27 +36,15 @@ struct Fixture {
   std::string model, image, error;
 };
 
-// The model and one small image, made once per build tree (ctest runs test
-// processes in parallel, hence the lock).
+// The model and one small image, made once per build tree (FixtureDir).
 const Fixture& fixture() {
   static Fixture f = [] {
     Fixture f;
-    const std::string root = std::string(ERIC_BINARY_DIR) + "/integration-faults-fixture";
-    fs::create_directories(root);
-    f.model = root + "/model";
-    f.image = root + "/img.bmp";
-    int lock = ::open((root + "/lock").c_str(), O_CREAT | O_RDWR, 0644);
-    ::flock(lock, LOCK_EX);
-    if (!fs::exists(f.model + "/config.json")) {
-      std::error_code ec;
-      fs::remove_all(f.model, ec);
-      if (run_command({eric_binary(), "make-test-model", "--arch", "qwen2_vl", "--out", f.model}, root + "/setup.log") != 0) {
-        f.error = "make-test-model failed, see " + root + "/setup.log";
-      }
-    }
+    FixtureDir dir("integration-faults-fixture");
+    f.model = dir.model();
+    f.image = dir.root() + "/img.bmp";
+    f.error = dir.ensure_model();
     if (!fs::exists(f.image)) write_test_bmp(f.image, 56, 56, 3);
-    ::flock(lock, LOCK_UN);
-    ::close(lock);
     return f;
   }();
   return f;

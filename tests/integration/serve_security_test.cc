@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 #include <poll.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 
 #include "../common/temp_dir.h"
 #include "serve_process.h"
+#include "test_model_fixture.h"
 
 namespace eric::integration {
 namespace {
@@ -183,28 +183,14 @@ struct Paths {
   std::string error;
 };
 
-// The tiny model, built once per build tree (under a lock: ctest runs test
-// processes in parallel) and rebuilt when the eric binary is newer.
+// The tiny model, built once per build tree (FixtureDir).
 Paths& paths() {
   static Paths p = [] {
     Paths p;
-    p.root = std::string(ERIC_BINARY_DIR) + "/security-fixture";
-    p.model = p.root + "/model";
-    fs::create_directories(p.root);
-    int lock = ::open((p.root + "/lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    ::flock(lock, LOCK_EX);
-    std::error_code ec;
-    const bool fresh = fs::exists(p.model + "/config.json") &&
-                       fs::last_write_time(p.model + "/config.json", ec) > fs::last_write_time(eric_binary(), ec);
-    if (!fresh) {
-      fs::remove_all(p.model, ec);
-      if (run_command({eric_binary(), "make-test-model", "--arch", "qwen2_vl", "--out", p.model},
-                      p.root + "/setup.log") != 0) {
-        p.error = "make-test-model failed, see " + p.root + "/setup.log";
-      }
-    }
-    ::flock(lock, LOCK_UN);
-    ::close(lock);
+    FixtureDir dir("security-fixture");
+    p.root = dir.root();
+    p.model = dir.model();
+    p.error = dir.ensure_model();
     return p;
   }();
   return p;

@@ -5,7 +5,6 @@
 #include <nlohmann/json.hpp>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include "embedding_compare.h"
 #include "../common/temp_dir.h"
 #include "serve_process.h"
+#include "test_model_fixture.h"
 #include "tensor/safetensors.h"
 
 namespace eric::integration {
@@ -46,41 +46,36 @@ struct Fixture {
   std::string setup_error;
 };
 
-// Builds the model, images and references once per build tree (under a
-// file lock, as ctest runs tests in parallel processes) and reuses them while
-// they are newer than the eric binary.
+// Builds the model, images and references once per build tree (FixtureDir)
+// and reuses them while they are newer than the eric binary.
 Fixture make_fixture() {
   Fixture f;
-  f.root = std::string(ERIC_BINARY_DIR) + "/integration-fixture";
-  f.model = f.root + "/model";
-  f.images_dir = f.root + "/images";
-  fs::create_directories(f.images_dir);
-  int lock = ::open((f.root + "/lock").c_str(), O_CREAT | O_RDWR, 0644);
-  ::flock(lock, LOCK_EX);
-  const std::string ref_path = f.root + "/ref.safetensors";
-  const std::string log = f.root + "/setup.log";
-  const int sizes[][2] = {{28, 28}, {56, 84}, {100, 60}, {224, 224}};
-  for (int i = 0; i < 4; ++i) {
-    f.images.push_back(TestImage{sizes[i][0], sizes[i][1], fmt::format("{}/img{}.bmp", f.images_dir, i), Tensor()});
-  }
-  std::error_code ec;
-  bool fresh = fs::exists(ref_path) && fs::last_write_time(ref_path, ec) > fs::last_write_time(eric_binary(), ec);
-  if (!fresh) {
-    fs::remove_all(f.model, ec);
-    fs::remove(ref_path, ec);
-    if (run_command({eric_binary(), "make-test-model", "--arch", "qwen2_vl", "--out", f.model}, log) != 0) {
-      f.setup_error = "make-test-model failed, see " + log;
-    }
-    std::vector<std::string> encode = {eric_binary(), "encode", "--model", f.model, "--out", ref_path};
+  std::string ref_path;
+  {
+    FixtureDir dir("integration-fixture");
+    f.root = dir.root();
+    f.model = dir.model();
+    f.images_dir = f.root + "/images";
+    fs::create_directories(f.images_dir);
+    ref_path = f.root + "/ref.safetensors";
+    const int sizes[][2] = {{28, 28}, {56, 84}, {100, 60}, {224, 224}};
     for (int i = 0; i < 4; ++i) {
-      write_test_bmp(f.images[i].path, f.images[i].width, f.images[i].height, i + 1);
-      encode.push_back("--image");
-      encode.push_back(f.images[i].path);
+      f.images.push_back(TestImage{sizes[i][0], sizes[i][1], fmt::format("{}/img{}.bmp", f.images_dir, i), Tensor()});
     }
-    if (f.setup_error.empty() && run_command(encode, log) != 0) f.setup_error = "eric encode failed, see " + log;
-  }
-  ::flock(lock, LOCK_UN);
-  ::close(lock);
+    // The references are the last thing written: while they are newer than
+    // eric, so are the model and the images.
+    if (!dir.newer_than_eric(ref_path)) {
+      std::error_code ec;
+      fs::remove(ref_path, ec);
+      f.setup_error = dir.make_model();
+      std::vector<std::string> paths;
+      for (int i = 0; i < 4; ++i) {
+        write_test_bmp(f.images[i].path, f.images[i].width, f.images[i].height, i + 1);
+        paths.push_back(f.images[i].path);
+      }
+      if (f.setup_error.empty()) f.setup_error = dir.encode_images(paths, ref_path);
+    }
+  }  // the fixture lock is released here
   if (!f.setup_error.empty()) return f;
   auto ref = SafetensorsFile::open(ref_path);
   if (!ref.ok()) {

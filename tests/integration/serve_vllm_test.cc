@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -33,6 +32,7 @@
 #include "router/http_server.h"
 #include "../common/temp_dir.h"
 #include "serve_process.h"
+#include "test_model_fixture.h"
 #include "tensor/safetensors.h"
 
 namespace eric::integration {
@@ -147,33 +147,24 @@ class ServeVllmTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     Suite& s = suite();
-    s.root = std::string(ERIC_BINARY_DIR) + "/integration-vllm-fixture";
-    s.model = s.root + "/model";
-    s.images_dir = s.root + "/images";
-    fs::create_directories(s.images_dir);
-    int lock = ::open((s.root + "/lock").c_str(), O_CREAT | O_RDWR, 0644);
-    ::flock(lock, LOCK_EX);
-    std::error_code ec;
-    const std::string config = s.model + "/config.json";
-    bool fresh = fs::exists(config) && fs::last_write_time(config, ec) > fs::last_write_time(eric_binary(), ec);
-    if (!fresh) {
-      fs::remove_all(s.model, ec);
+    {
+      FixtureDir dir("integration-vllm-fixture");
+      s.root = dir.root();
+      s.model = dir.model();
+      s.images_dir = s.root + "/images";
+      fs::create_directories(s.images_dir);
       // bfloat16: vLLM would run this model in bf16, so eric must convert its f32 embeddings.
-      if (run_command({eric_binary(), "make-test-model", "--arch", "qwen2_vl", "--dtype", "bfloat16", "--out", s.model},
-                      s.root + "/setup.log") != 0) {
-        s.error = "make-test-model failed, see " + s.root + "/setup.log";
+      s.error = dir.ensure_model({"--dtype", "bfloat16"});
+      const int sizes[][2] = {{56, 56}, {84, 56}};
+      for (int i = 0; i < 2; ++i) {
+        s.images.push_back(fmt::format("{}/img{}.bmp", s.images_dir, i));
+        write_test_bmp(s.images.back(), sizes[i][0], sizes[i][1], 10 + i);
       }
-    }
-    const int sizes[][2] = {{56, 56}, {84, 56}};
-    for (int i = 0; i < 2; ++i) {
-      s.images.push_back(fmt::format("{}/img{}.bmp", s.images_dir, i));
-      write_test_bmp(s.images.back(), sizes[i][0], sizes[i][1], 10 + i);
-    }
-    s.video = s.images_dir + "/clip.mp4";
-    fs::copy_file(std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video/h264.mp4", s.video,
-                  fs::copy_options::overwrite_existing, ec);
-    ::flock(lock, LOCK_UN);
-    ::close(lock);
+      s.video = s.images_dir + "/clip.mp4";
+      std::error_code ec;
+      fs::copy_file(std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video/h264.mp4", s.video,
+                    fs::copy_options::overwrite_existing, ec);
+    }  // the fixture lock is released here
     if (!s.error.empty()) return;
     s.scratch = std::make_unique<testing::TempDir>("eric_vllm");
     const std::string scratch = s.scratch->str();

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 
 #include "../common/temp_dir.h"
 #include "../integration/serve_process.h"
+#include "../integration/test_model_fixture.h"
 #include "router/http_client.h"
 #include "sidecar/client.h"
 #include "tensor/safetensors.h"
@@ -91,30 +91,20 @@ struct Fixture {
 
 Fixture make_fixture() {
   Fixture f;
-  const std::string root = std::string(ERIC_BINARY_DIR) + "/sidecar-fixture";
-  f.model = root + "/model";
-  f.images_dir = root + "/images";
-  fs::create_directories(f.images_dir);
-  int lock = ::open((root + "/lock").c_str(), O_CREAT | O_RDWR, 0644);
-  ::flock(lock, LOCK_EX);
-  const std::string ref_path = root + "/ref.safetensors", log = root + "/setup.log";
-  for (int i = 0; i < 2; ++i) f.images.push_back(fmt::format("{}/img{}.bmp", f.images_dir, i));
-  std::error_code ec;
-  if (!(fs::exists(ref_path) && fs::last_write_time(ref_path, ec) > fs::last_write_time(eric_binary(), ec))) {
-    fs::remove_all(f.model, ec);
-    if (run_command({eric_binary(), "make-test-model", "--arch", "qwen2_vl", "--out", f.model}, log) != 0) {
-      f.setup_error = "make-test-model failed, see " + log;
+  std::string ref_path;
+  {
+    FixtureDir dir("sidecar-fixture");  // once per build tree, remade when eric is newer
+    f.model = dir.model();
+    f.images_dir = dir.root() + "/images";
+    fs::create_directories(f.images_dir);
+    ref_path = dir.root() + "/ref.safetensors";
+    for (int i = 0; i < 2; ++i) f.images.push_back(fmt::format("{}/img{}.bmp", f.images_dir, i));
+    if (!dir.newer_than_eric(ref_path)) {
+      f.setup_error = dir.make_model();
+      for (int i = 0; i < 2; ++i) write_test_bmp(f.images[i], 56 + 28 * i, 84, i + 7);
+      if (f.setup_error.empty()) f.setup_error = dir.encode_images(f.images, ref_path);
     }
-    std::vector<std::string> encode = {eric_binary(), "encode", "--model", f.model, "--out", ref_path};
-    for (int i = 0; i < 2; ++i) {
-      write_test_bmp(f.images[i], 56 + 28 * i, 84, i + 7);
-      encode.push_back("--image");
-      encode.push_back(f.images[i]);
-    }
-    if (f.setup_error.empty() && run_command(encode, log) != 0) f.setup_error = "eric encode failed, see " + log;
-  }
-  ::flock(lock, LOCK_UN);
-  ::close(lock);
+  }  // the fixture lock is released here
   if (!f.setup_error.empty()) return f;
   auto ref = SafetensorsFile::open(ref_path);
   if (!ref.ok()) {

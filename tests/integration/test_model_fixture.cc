@@ -1,0 +1,56 @@
+#include "test_model_fixture.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
+
+#include "serve_process.h"
+
+namespace eric::integration {
+
+namespace fs = std::filesystem;
+
+FixtureDir::FixtureDir(const std::string& name) : root_(std::string(ERIC_BINARY_DIR) + "/" + name) {
+  fs::create_directories(root_);
+  const std::string lock = root_ + "/lock";
+  lock_fd_ = ::open(lock.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  if (lock_fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open the fixture lock " + lock);
+  ::flock(lock_fd_, LOCK_EX);
+}
+
+FixtureDir::~FixtureDir() {
+  ::flock(lock_fd_, LOCK_UN);
+  ::close(lock_fd_);
+}
+
+bool FixtureDir::newer_than_eric(const std::string& path) const {
+  std::error_code ec;
+  return fs::exists(path) && fs::last_write_time(path, ec) > fs::last_write_time(eric_binary(), ec);
+}
+
+std::string FixtureDir::make_model(const std::vector<std::string>& extra_args) const {
+  std::error_code ec;
+  fs::remove_all(model(), ec);
+  std::vector<std::string> argv = {eric_binary(), "make-test-model", "--arch", "qwen2_vl"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  argv.insert(argv.end(), {"--out", model()});
+  if (run_command(argv, setup_log()) != 0) return "make-test-model failed, see " + setup_log();
+  return "";
+}
+
+std::string FixtureDir::ensure_model(const std::vector<std::string>& extra_args) const {
+  return newer_than_eric(model() + "/config.json") ? "" : make_model(extra_args);
+}
+
+std::string FixtureDir::encode_images(const std::vector<std::string>& images, const std::string& out) const {
+  std::vector<std::string> argv = {eric_binary(), "encode", "--model", model(), "--out", out};
+  for (const std::string& image : images) argv.insert(argv.end(), {"--image", image});
+  if (run_command(argv, setup_log()) != 0) return "eric encode failed, see " + setup_log();
+  return "";
+}
+
+}  // namespace eric::integration
