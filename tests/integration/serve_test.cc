@@ -77,19 +77,12 @@ Fixture make_fixture() {
     }
   }  // the fixture lock is released here
   if (!f.setup_error.empty()) return f;
-  auto ref = SafetensorsFile::open(ref_path);
-  if (!ref.ok()) {
-    f.setup_error = ref.status().to_string();
+  auto refs = read_references(ref_path, f.images.size());
+  if (!refs.ok()) {
+    f.setup_error = refs.status().to_string();
     return f;
   }
-  for (size_t i = 0; i < f.images.size(); ++i) {
-    auto t = ref->get(fmt::format("embeddings_{}", i));
-    if (!t.ok()) {
-      f.setup_error = t.status().to_string();
-      return f;
-    }
-    f.images[i].reference = *t->to(DType::kF32);
-  }
+  for (size_t i = 0; i < f.images.size(); ++i) f.images[i].reference = (*refs)[i];
   return f;
 }
 

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "serve_process.h"
+#include "tensor/safetensors.h"
 
 namespace eric::integration {
 
@@ -51,6 +52,17 @@ std::string FixtureDir::encode_images(const std::vector<std::string>& images, co
   for (const std::string& image : images) argv.insert(argv.end(), {"--image", image});
   if (run_command(argv, setup_log()) != 0) return "eric encode failed, see " + setup_log();
   return "";
+}
+
+Result<std::vector<Tensor>> read_references(const std::string& path, size_t count) {
+  ERIC_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < count; ++i) {
+    ERIC_ASSIGN_OR_RETURN(Tensor t, file.get("embeddings_" + std::to_string(i)));
+    ERIC_ASSIGN_OR_RETURN(Tensor f32, t.to(DType::kF32));
+    out.push_back(std::move(f32));
+  }
+  return out;
 }
 
 }  // namespace eric::integration

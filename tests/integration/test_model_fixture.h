@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "common/status.h"
+#include "tensor/tensor.h"
+
 namespace eric::integration {
 
 class FixtureDir {
@@ -39,5 +42,8 @@ class FixtureDir {
   std::string root_;
   int lock_fd_ = -1;
 };
+
+// embeddings_0 .. embeddings_<count-1> of a file encode_images() wrote, as float32.
+Result<std::vector<Tensor>> read_references(const std::string& path, size_t count);
 
 }  // namespace eric::integration

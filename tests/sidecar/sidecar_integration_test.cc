@@ -106,12 +106,12 @@ Fixture make_fixture() {
     }
   }  // the fixture lock is released here
   if (!f.setup_error.empty()) return f;
-  auto ref = SafetensorsFile::open(ref_path);
-  if (!ref.ok()) {
-    f.setup_error = ref.status().to_string();
+  auto refs = read_references(ref_path, f.images.size());
+  if (!refs.ok()) {
+    f.setup_error = refs.status().to_string();
     return f;
   }
-  for (int i = 0; i < 2; ++i) f.reference.push_back(*ref->get(fmt::format("embeddings_{}", i))->to(DType::kF32));
+  f.reference = std::move(refs).value();
   return f;
 }
 
