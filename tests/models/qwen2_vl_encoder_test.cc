@@ -17,6 +17,7 @@
 #include "tensor/checkpoint.h"
 #include "tensor/safetensors.h"
 #include "../common/temp_dir.h"
+#include "model_test_util.h"
 
 namespace eric::models {
 namespace {
@@ -27,6 +28,7 @@ using qwen2_vl::GridTHW;
 using qwen2_vl::VisionConfig;
 
 using testing::TempDir;
+using test_util::encode;
 
 std::string write_model(const TempDir& dir, const std::string& arch, DType dtype = DType::kF32, int shards = 2,
                         uint64_t seed = 0) {
@@ -221,14 +223,6 @@ TEST(EncoderLoading, NamesMissingWrongShapeWrongDtypeAndUnexpectedTensors) {
 
 // ---- forward invariants -----------------------------------------------------------------
 
-std::vector<Tensor> encode(Encoder& enc, const std::vector<ProcessedItem>& items) {
-  std::vector<const ProcessedItem*> ptrs;
-  for (const auto& i : items) ptrs.push_back(&i);
-  auto r = enc.encode(ptrs);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? *r : std::vector<Tensor>{};
-}
-
 TEST(VisionEncoder, BatchOfThreeEqualsEachAlone) {
   TempDir dir("encoder_batch");
   for (const std::string arch : {"qwen2_vl", "qwen2_5_vl"}) {
@@ -323,17 +317,7 @@ TEST(VisionEncoderGoldens, MatchPyTorchReference) {
     const std::string file = entry.at("file");
     const std::string arch = entry.at("arch");
     const std::string args = entry.at("make_test_model");
-    // "--arch A --seed S --dims tiny --dtype D"
-    std::istringstream ss(args);
-    std::string key, value;
-    TestModelOptions o;
-    while (ss >> key >> value) {
-      if (key == "--seed") o.seed = std::stoull(value);
-      if (key == "--dtype") o.dtype = dtype_from_string(value).value();
-      if (key == "--dims") {
-        ASSERT_EQ(value, "tiny") << file;
-      }
-    }
+    const TestModelOptions o = test_util::parse_make_test_model(args);
     if (!models.count(args)) {
       const std::string out = (dir.path() / std::to_string(models.size())).string();
       ASSERT_TRUE(qwen2_vl::write_test_model(arch, out, o).ok());

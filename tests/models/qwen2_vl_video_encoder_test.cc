@@ -13,12 +13,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 
 #include "models/loaded_model.h"
 #include "models/qwen2_vl/test_model.h"
 #include "tensor/safetensors.h"
 #include "../common/temp_dir.h"
+#include "model_test_util.h"
 
 namespace eric::models {
 namespace {
@@ -29,30 +29,8 @@ using nlohmann::json;
 const fs::path kGoldens = fs::path(ERIC_SOURCE_DIR) / "tests/data/goldens";
 
 using testing::TempDir;
-
-// "--arch A --seed S --dims tiny --dtype D" as make-test-model reads it.
-TestModelOptions parse_make_test_model(const std::string& args) {
-  std::istringstream ss(args);
-  std::string key, value;
-  TestModelOptions o;
-  while (ss >> key >> value) {
-    if (key == "--seed") o.seed = std::stoull(value);
-    if (key == "--dtype") o.dtype = dtype_from_string(value).value();
-    if (key == "--dims") EXPECT_EQ(value, "tiny") << args;
-  }
-  return o;
-}
-
-std::vector<media::RgbImage> frames_from(const Tensor& t) {
-  const auto& s = t.shape();
-  std::vector<media::RgbImage> frames;
-  for (int64_t f = 0; f < s[0]; ++f) {
-    media::RgbImage img(static_cast<int>(s[2]), static_cast<int>(s[1]));
-    std::memcpy(img.pixels.data(), t.data<uint8_t>() + f * s[1] * s[2] * 3, img.pixels.size());
-    frames.push_back(std::move(img));
-  }
-  return frames;
-}
+using test_util::frames_from;
+using test_util::parse_make_test_model;
 
 double rel_error(const float* a, const float* b, int64_t n) {
   double num = 0, den = 0;

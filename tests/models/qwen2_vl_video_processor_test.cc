@@ -15,6 +15,7 @@
 
 #include "models/qwen2_vl/video_processor.h"
 #include "tensor/safetensors.h"
+#include "model_test_util.h"
 
 namespace eric::models {
 namespace {
@@ -42,16 +43,7 @@ ModelConfig model_config(const std::string& sub) {
   return mc;
 }
 
-std::vector<media::RgbImage> frames_from(const Tensor& t) {
-  const auto& s = t.shape();
-  std::vector<media::RgbImage> frames;
-  for (int64_t f = 0; f < s[0]; ++f) {
-    media::RgbImage img(static_cast<int>(s[2]), static_cast<int>(s[1]));
-    std::memcpy(img.pixels.data(), t.data<uint8_t>() + f * s[1] * s[2] * 3, img.pixels.size());
-    frames.push_back(std::move(img));
-  }
-  return frames;
-}
+using test_util::frames_from;
 
 TEST(Qwen2VLVideoProcessorTest, MatchesTransformersReference) {
   const auto manifest = nlohmann::json::parse(read_file(kDir + "cases.json"));

@@ -21,6 +21,7 @@
 #include "models/qwen2_vl/vision_tower_cuda.h"
 #include "tensor/checkpoint.h"
 #include "../common/temp_dir.h"
+#include "model_test_util.h"
 
 namespace eric::models {
 namespace {
@@ -80,13 +81,7 @@ std::vector<ProcessedItem> mixed_batch(const VisionConfig& cfg) {
   return items;
 }
 
-std::vector<Tensor> encode(Encoder& enc, const std::vector<ProcessedItem>& items) {
-  std::vector<const ProcessedItem*> ptrs;
-  for (const auto& i : items) ptrs.push_back(&i);
-  auto r = enc.encode(ptrs);
-  EXPECT_TRUE(r.ok()) << r.status().to_string();
-  return r.ok() ? *r : std::vector<Tensor>{};
-}
+using test_util::encode;
 
 double rel_l2(const std::vector<Tensor>& out, const std::vector<Tensor>& ref) {
   EXPECT_EQ(out.size(), ref.size());
