@@ -50,34 +50,20 @@ struct Fixture {
 // and reuses them while they are newer than the eric binary.
 Fixture make_fixture() {
   Fixture f;
-  std::string ref_path;
-  {
-    FixtureDir dir("integration-fixture");
-    f.root = dir.root();
-    f.model = dir.model();
-    f.images_dir = f.root + "/images";
-    fs::create_directories(f.images_dir);
-    ref_path = f.root + "/ref.safetensors";
-    const int sizes[][2] = {{28, 28}, {56, 84}, {100, 60}, {224, 224}};
-    for (int i = 0; i < 4; ++i) {
-      f.images.push_back(TestImage{sizes[i][0], sizes[i][1], fmt::format("{}/img{}.bmp", f.images_dir, i), Tensor()});
-    }
-    // The references are the last thing written: while they are newer than
-    // eric, so are the model and the images.
-    if (!dir.newer_than_eric(ref_path)) {
-      std::error_code ec;
-      fs::remove(ref_path, ec);
-      f.setup_error = dir.make_model();
-      std::vector<std::string> paths;
-      for (int i = 0; i < 4; ++i) {
-        write_test_bmp(f.images[i].path, f.images[i].width, f.images[i].height, i + 1);
-        paths.push_back(f.images[i].path);
-      }
-      if (f.setup_error.empty()) f.setup_error = dir.encode_images(paths, ref_path);
-    }
-  }  // the fixture lock is released here
-  if (!f.setup_error.empty()) return f;
-  auto refs = read_references(ref_path, f.images.size());
+  FixtureDir dir("integration-fixture");
+  f.root = dir.root();
+  f.model = dir.model();
+  f.images_dir = f.root + "/images";
+  fs::create_directories(f.images_dir);
+  const int sizes[][2] = {{28, 28}, {56, 84}, {100, 60}, {224, 224}};
+  std::vector<std::string> paths;
+  for (int i = 0; i < 4; ++i) {
+    paths.push_back(fmt::format("{}/img{}.bmp", f.images_dir, i));
+    f.images.push_back(TestImage{sizes[i][0], sizes[i][1], paths.back(), Tensor()});
+  }
+  auto refs = dir.model_and_references(paths, [&] {
+    for (int i = 0; i < 4; ++i) write_test_bmp(f.images[i].path, f.images[i].width, f.images[i].height, i + 1);
+  });
   if (!refs.ok()) {
     f.setup_error = refs.status().to_string();
     return f;

@@ -15,6 +15,22 @@ namespace eric::integration {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// embeddings_0 .. embeddings_<count-1> of a file encode_images() wrote, as float32.
+Result<std::vector<Tensor>> read_references(const std::string& path, size_t count) {
+  ERIC_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < count; ++i) {
+    ERIC_ASSIGN_OR_RETURN(Tensor t, file.get("embeddings_" + std::to_string(i)));
+    ERIC_ASSIGN_OR_RETURN(Tensor f32, t.to(DType::kF32));
+    out.push_back(std::move(f32));
+  }
+  return out;
+}
+
+}  // namespace
+
 FixtureDir::FixtureDir(const std::string& name) : root_(std::string(ERIC_BINARY_DIR) + "/" + name) {
   fs::create_directories(root_);
   const std::string lock = root_ + "/lock";
@@ -54,15 +70,18 @@ std::string FixtureDir::encode_images(const std::vector<std::string>& images, co
   return "";
 }
 
-Result<std::vector<Tensor>> read_references(const std::string& path, size_t count) {
-  ERIC_ASSIGN_OR_RETURN(SafetensorsFile file, SafetensorsFile::open(path));
-  std::vector<Tensor> out;
-  for (size_t i = 0; i < count; ++i) {
-    ERIC_ASSIGN_OR_RETURN(Tensor t, file.get("embeddings_" + std::to_string(i)));
-    ERIC_ASSIGN_OR_RETURN(Tensor f32, t.to(DType::kF32));
-    out.push_back(std::move(f32));
+Result<std::vector<Tensor>> FixtureDir::model_and_references(const std::vector<std::string>& images,
+                                                             const std::function<void()>& write_images) const {
+  const std::string refs = root_ + "/ref.safetensors";
+  if (!newer_than_eric(refs)) {
+    std::error_code ec;
+    fs::remove(refs, ec);  // a failed remake must not leave the old references looking valid
+    write_images();
+    std::string error = make_model();
+    if (error.empty()) error = encode_images(images, refs);
+    if (!error.empty()) return Internal("{}", error);
   }
-  return out;
+  return read_references(refs, images.size());
 }
 
 }  // namespace eric::integration

@@ -6,6 +6,7 @@
 // write other weights or embeddings.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,16 @@ class FixtureDir {
   // The reference embeddings: `eric encode --model model() --image <each>
   // --out <out>` (embeddings_<i> in image order); "" or an error naming setup_log().
   std::string encode_images(const std::vector<std::string>& images, const std::string& out) const;
+  // A model, `images` and their reference embeddings (float32, in image
+  // order): while <root>/ref.safetensors is newer than eric they are read from
+  // it, else write_images() writes the images and make_model() and
+  // encode_images() the rest.
+  Result<std::vector<Tensor>> model_and_references(const std::vector<std::string>& images,
+                                                   const std::function<void()>& write_images) const;
 
  private:
   std::string root_;
   int lock_fd_ = -1;
 };
-
-// embeddings_0 .. embeddings_<count-1> of a file encode_images() wrote, as float32.
-Result<std::vector<Tensor>> read_references(const std::string& path, size_t count);
 
 }  // namespace eric::integration

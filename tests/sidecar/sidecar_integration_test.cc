@@ -91,22 +91,14 @@ struct Fixture {
 
 Fixture make_fixture() {
   Fixture f;
-  std::string ref_path;
-  {
-    FixtureDir dir("sidecar-fixture");  // once per build tree, remade when eric is newer
-    f.model = dir.model();
-    f.images_dir = dir.root() + "/images";
-    fs::create_directories(f.images_dir);
-    ref_path = dir.root() + "/ref.safetensors";
-    for (int i = 0; i < 2; ++i) f.images.push_back(fmt::format("{}/img{}.bmp", f.images_dir, i));
-    if (!dir.newer_than_eric(ref_path)) {
-      f.setup_error = dir.make_model();
-      for (int i = 0; i < 2; ++i) write_test_bmp(f.images[i], 56 + 28 * i, 84, i + 7);
-      if (f.setup_error.empty()) f.setup_error = dir.encode_images(f.images, ref_path);
-    }
-  }  // the fixture lock is released here
-  if (!f.setup_error.empty()) return f;
-  auto refs = read_references(ref_path, f.images.size());
+  FixtureDir dir("sidecar-fixture");  // once per build tree, remade when eric is newer
+  f.model = dir.model();
+  f.images_dir = dir.root() + "/images";
+  fs::create_directories(f.images_dir);
+  for (int i = 0; i < 2; ++i) f.images.push_back(fmt::format("{}/img{}.bmp", f.images_dir, i));
+  auto refs = dir.model_and_references(f.images, [&] {
+    for (int i = 0; i < 2; ++i) write_test_bmp(f.images[i], 56 + 28 * i, 84, i + 7);
+  });
   if (!refs.ok()) {
     f.setup_error = refs.status().to_string();
     return f;
