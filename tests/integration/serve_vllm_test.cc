@@ -33,6 +33,7 @@
 #include "../common/temp_dir.h"
 #include "serve_process.h"
 #include "test_model_fixture.h"
+#include "../common/vllm_loader_check.h"
 #include "tensor/safetensors.h"
 
 namespace eric::integration {
@@ -218,18 +219,7 @@ class ServeVllmTest : public ::testing::Test {
 
   // vLLM's loader rules and torch.load(weights_only=True) on `part` against `expected`.
   static int check_part(const json& part, const Tensor& expected, const std::string& modality = "image") {
-    const std::string f = fs::path(suite().ec_dir).parent_path().string() + "/case.json";
-    json c = {{"part", part},
-              {"modality", modality},
-              {"merge", 2},
-              {"expected",
-               {{"dtype", std::string(dtype_name(expected.dtype()))},
-                {"shape", expected.shape().dims()},
-                {"data_b64", media::base64_encode(std::string_view(static_cast<const char*>(expected.raw_data()),
-                                                                   expected.nbytes()))}}}};
-    std::ofstream(f) << c.dump();
-    std::string cmd = "/usr/bin/python3 " ERIC_SOURCE_DIR "/tools/reference/vllm_embeds_loader.py --require-torch '" + f + "'";
-    return std::system(cmd.c_str());
+    return testing::check_with_vllm_loader(part, modality, expected);
   }
 
   static json chat_request(bool stream, const std::string& first_text = "You describe images.") {

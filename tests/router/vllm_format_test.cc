@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 
 #include "delivery/ec_storage.h"
 #include "media/base64.h"
@@ -17,6 +15,7 @@
 #include "router/vllm_delivery.h"
 #include "tensor/safetensors.h"
 #include "test_fixtures.h"
+#include "../common/vllm_loader_check.h"
 
 namespace eric::router {
 namespace {
@@ -86,25 +85,9 @@ Tensor f32_pattern(int64_t rows, int64_t cols) {
   return t;
 }
 
-std::string raw_b64(const Tensor& t) {
-  return media::base64_encode(std::string_view(static_cast<const char*>(t.raw_data()), t.nbytes()));
-}
-
-// Runs tools/reference/vllm_embeds_loader.py (vLLM's loader rules, then
-// Debian's torch.load(weights_only=True)) on one part against `expected`.
+// tools/reference/vllm_embeds_loader.py on one part (tests/common/vllm_loader_check.h).
 int check_with_loader(const json& part, const std::string& modality, const Tensor& expected) {
-  testing::TempDir dir;
-  json c = {{"part", part},
-            {"modality", modality},
-            {"merge", 2},
-            {"expected",
-             {{"dtype", std::string(dtype_name(expected.dtype()))},
-              {"shape", expected.shape().dims()},
-              {"data_b64", raw_b64(expected)}}}};
-  const std::string f = dir.file("case.json");
-  std::ofstream(f) << c.dump();
-  std::string cmd = "/usr/bin/python3 " ERIC_SOURCE_DIR "/tools/reference/vllm_embeds_loader.py --require-torch '" + f + "'";
-  return std::system(cmd.c_str());
+  return eric::testing::check_with_vllm_loader(part, modality, expected);
 }
 
 TEST(VllmFormatTest, PartIsInTheLlmDtypeWithTheGrid) {
