@@ -13,6 +13,7 @@
 
 #include "../common/temp_dir.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric {
 namespace {
@@ -21,12 +22,7 @@ namespace fs = std::filesystem;
 const std::string kEric = std::string(ERIC_BINARY_DIR) + "/eric";
 const std::string kClips = std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video/";
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 std::string base64(const std::string& bytes) {
   static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -19,6 +19,7 @@
 #include "router/http_client.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::integration {
 namespace {
@@ -29,10 +30,7 @@ using json = nlohmann::json;
 const char* kRepo = "org/tiny-qwen2-vl";
 const char* kCommit = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using eric::testing::read_file;
 
 TEST(ServeHubTest, ServesAModelByHubIdDownloadingOnlyTheEncoderShards) {
   testing::TempDir root_dir("eric_hub_it");

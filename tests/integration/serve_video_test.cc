@@ -23,6 +23,7 @@
 #include "../common/temp_dir.h"
 #include "serve_process.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::integration {
 namespace {
@@ -31,12 +32,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using router::HttpClient;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 class ServeVideoTest : public ::testing::TestWithParam<std::string> {
  protected:

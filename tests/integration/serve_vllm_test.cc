@@ -35,6 +35,7 @@
 #include "test_model_fixture.h"
 #include "../common/vllm_loader_check.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::integration {
 namespace {
@@ -137,12 +138,7 @@ Suite& suite() {
   return s;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 class ServeVllmTest : public ::testing::Test {
  protected:

@@ -11,6 +11,7 @@
 
 #include "media/format_decoders.h"
 #include "media/image_decoder.h"
+#include "../common/read_file.h"
 
 namespace eric::media {
 namespace {
@@ -21,12 +22,7 @@ const std::string kDir = std::getenv("ERIC_DECODE_GOLDEN_DIR") != nullptr
                              ? std::string(std::getenv("ERIC_DECODE_GOLDEN_DIR")) + "/"
                              : std::string(ERIC_SOURCE_DIR) + "/tests/data/media/decode/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 struct Golden {
   std::string name, file;

@@ -13,18 +13,14 @@
 #include "media/resample.h"
 #include "media/resample_coeffs.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::media {
 namespace {
 
 const std::string kDir = std::string(ERIC_SOURCE_DIR) + "/tests/data/media/resample/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 RgbImage load_png(const std::string& name) {
   auto img = decode_image(read_file(kDir + name));

@@ -11,18 +11,14 @@
 #include "media/image_decoder.h"
 #include "media/media_loader.h"
 #include "media/video_decoder.h"
+#include "../common/read_file.h"
 
 namespace eric::media {
 namespace {
 
 const std::string kDir = std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 void expect_error(const Result<DecodedVideo>& r, ErrorCode code, const std::string& needle, const char* what) {
   ASSERT_FALSE(r.ok()) << what << " decoded unexpectedly";

@@ -15,18 +15,14 @@
 #include "media/frame_selection.h"
 #include "media/video_decoder.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::media {
 namespace {
 
 const std::string kDir = std::string(ERIC_SOURCE_DIR) + "/tests/data/media/video/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 nlohmann::json manifest() { return nlohmann::json::parse(read_file(kDir + "cases.json")); }
 

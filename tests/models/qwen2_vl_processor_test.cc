@@ -15,18 +15,14 @@
 #include "models/qwen2_vl/image_processor.h"
 #include "models/qwen2_vl/smart_resize.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::models {
 namespace {
 
 const std::string kDir = std::string(ERIC_SOURCE_DIR) + "/tests/data/models/qwen2_vl_processor/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 std::unique_ptr<ModalityProcessor> make_processor(const std::string& config_file, const std::string& model_type) {
   ModelConfig mc;

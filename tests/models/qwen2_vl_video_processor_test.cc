@@ -16,18 +16,14 @@
 #include "models/qwen2_vl/video_processor.h"
 #include "tensor/safetensors.h"
 #include "model_test_util.h"
+#include "../common/read_file.h"
 
 namespace eric::models {
 namespace {
 
 const std::string kDir = std::string(ERIC_SOURCE_DIR) + "/tests/data/models/qwen2_vl_video_processor/";
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 nlohmann::json read_json_or_empty(const std::string& path) {
   const std::string text = read_file(path);

@@ -23,6 +23,7 @@
 #include "router/http_client.h"
 #include "sidecar/client.h"
 #include "tensor/safetensors.h"
+#include "../common/read_file.h"
 
 namespace eric::integration {
 namespace {
@@ -31,12 +32,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using eric::testing::read_file;
 
 // A background process with its output in a log file.
 struct Proc {
