@@ -11,15 +11,9 @@
 # carry: ["tools/device/deps"]); they are unpacked under /tmp, not into /.
 # Logs go to $OUT (when set) or the build folder.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${ERIC_DEVICE_BUILD:-/tmp/eric-device-build}
-logs=${OUT:-$build}
-mkdir -p "$build" "$logs"
-t0=$(date +%s)
-say() { printf '[check %4ds] %s\n' $(( $(date +%s) - t0 )) "$*"; }
-
 # shellcheck source=tools/device/lib.sh
-source "$root/tools/device/lib.sh"
+source "$(dirname "$0")/lib.sh"
+device_init check
 device_build "" cuda_block_cache_test cuda_ops_test cuda_nccl_test cuda_gemm_attention_bench || exit 2
 
 declare -A result

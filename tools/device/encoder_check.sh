@@ -10,15 +10,9 @@
 # tools/device/deps). Logs go to $OUT (when set) or the build folder; the
 # summary table is printed last.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${ERIC_DEVICE_BUILD:-/tmp/eric-device-build}
-logs=${OUT:-$build}
-mkdir -p "$build" "$logs"
-t0=$(date +%s)
-say() { printf '[encoder-check %4ds] %s\n' $(( $(date +%s) - t0 )) "$*"; }
-
 # shellcheck source=tools/device/lib.sh
-source "$root/tools/device/lib.sh"
+source "$(dirname "$0")/lib.sh"
+device_init encoder-check
 device_build encoder_ cuda_encoder_check qwen_vision_cuda_test || exit 2
 
 say "run qwen_vision_cuda_test (tiny towers, CUDA vs CPU)"

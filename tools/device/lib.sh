@@ -1,8 +1,21 @@
 # Shared by check.sh and encoder_check.sh (sourced, not run): the CUDA
 # toolchain, the staged Debian packages (tools/device/deps, unpacked under
 # /tmp, never into /) and configuring + building targets of the standalone
-# project in this folder for this card's architecture only. The caller sets
-# root, build and logs and defines say().
+# project in this folder for this card's architecture only.
+
+# device_init <tag>: root (the repository), build (ERIC_DEVICE_BUILD or
+# /tmp/eric-device-build, shared by both scripts), logs ($OUT or the build
+# folder) and say(), which prefixes a message with the tag and the seconds
+# since this call.
+device_init() {
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  build=${ERIC_DEVICE_BUILD:-/tmp/eric-device-build}
+  logs=${OUT:-$build}
+  mkdir -p "$build" "$logs"
+  t0=$(date +%s)
+  device_tag=$1
+  say() { printf '[%s %4ds] %s\n' "$device_tag" $(( $(date +%s) - t0 )) "$*"; }
+}
 
 # device_build <log name prefix> <target>...
 device_build() {
