@@ -13,35 +13,6 @@ namespace eric::cuda {
 namespace {
 using testing::CudaTest;
 
-// softmax(q k^T * scale) v per sequence and head, all in double.
-std::vector<double> reference_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                        const std::vector<int64_t>& cu, float scale) {
-  const int64_t heads = q.dim(1), dim = q.dim(2), ld = heads * dim;
-  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
-  std::vector<double> out(static_cast<size_t>(q.numel()), 0.0);
-  for (size_t s = 0; s + 1 < cu.size(); ++s) {
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t i = cu[s]; i < cu[s + 1]; ++i) {
-        std::vector<double> w;
-        double mx = -INFINITY;
-        for (int64_t j = cu[s]; j < cu[s + 1]; ++j) {
-          double dot = 0;
-          for (int64_t d = 0; d < dim; ++d) dot += double{qp[i * ld + h * dim + d]} * kp[j * ld + h * dim + d];
-          w.push_back(dot * scale);
-          mx = std::max(mx, w.back());
-        }
-        double sum = 0;
-        for (double& x : w) sum += (x = std::exp(x - mx));
-        for (int64_t j = cu[s]; j < cu[s + 1]; ++j) {
-          const double p = w[static_cast<size_t>(j - cu[s])] / sum;
-          for (int64_t d = 0; d < dim; ++d) out[static_cast<size_t>(i * ld + h * dim + d)] += p * vp[j * ld + h * dim + d];
-        }
-      }
-    }
-  }
-  return out;
-}
-
 class CudaAttention : public CudaTest {};
 
 // bf16 runs both kernels: kAuto (tensor cores where they apply) and the SIMT one.
@@ -55,7 +26,9 @@ void check(Context& ctx, const std::vector<int64_t>& cu, int64_t heads, int64_t 
     Tensor q = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, seed, 2.0f));
     Tensor k = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, seed + 1, 2.0f));
     Tensor v = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, seed + 2));
-    const std::vector<double> ref = reference_attention(q, k, v, cu, scale);
+    const std::vector<double> ref =
+        cpu::testing::reference_attention(testing::to_f64(q), testing::to_f64(k), testing::to_f64(v), heads, dim, cu,
+                                          scale);
     DeviceTensor dq = upload(q, dc.dtype, ctx).value(), dk = upload(k, dc.dtype, ctx).value();
     DeviceTensor dv = upload(v, dc.dtype, ctx).value();
     std::vector<kernels::AttnImpl> impls{only};

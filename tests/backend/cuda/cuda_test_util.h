@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../cpu/reference.h"
 #include "backend/cuda/context.h"
 #include "tensor/tensor.h"
 
@@ -41,14 +42,10 @@ class CudaTest : public ::testing::Test {
   std::unique_ptr<Context> ctx;
 };
 
-inline Tensor random_tensor(Shape shape, uint32_t seed, float stddev = 1.0f, float mean = 0.0f) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> dist(mean, stddev);
-  Tensor t = Tensor::empty(DType::kF32, std::move(shape)).value();
-  float* p = t.mutable_data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
-  return t;
-}
+// Inputs and the float64 error measure are the CPU op tests' (same seeds, same values).
+using cpu::testing::random_tensor;
+using cpu::testing::rel_l2;
+using cpu::testing::to_f64;
 
 // The float32 tensor a bf16 upload of `t` holds (so CPU references see the same inputs).
 inline Tensor round_bf16(const Tensor& t) {
@@ -66,17 +63,6 @@ inline double rel_l2(const Tensor& out, const Tensor& ref) {
   for (int64_t i = 0; i < std::min(out.numel(), ref.numel()); ++i) {
     num += (double{o[i]} - r[i]) * (double{o[i]} - r[i]);
     den += double{r[i]} * r[i];
-  }
-  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
-}
-
-inline double rel_l2(const Tensor& out, const std::vector<double>& ref) {
-  EXPECT_EQ(static_cast<size_t>(out.numel()), ref.size());
-  const float* o = out.data<float>();
-  double num = 0, den = 0;
-  for (size_t i = 0; i < ref.size() && i < static_cast<size_t>(out.numel()); ++i) {
-    num += (o[i] - ref[i]) * (o[i] - ref[i]);
-    den += ref[i] * ref[i];
   }
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
 }
