@@ -113,58 +113,64 @@ bool pair_aligned(const T* p) {
 // i + grid stride must not overflow either (grid_for caps the grid at 65535 * 8 blocks).
 bool fits_int32(int64_t n) { return n < (int64_t{1} << 31) - int64_t{kThreads} * 65535 * 8; }
 
+// Launches over `work` items (elements, or pairs of them) with a 32-bit
+// index where it fits: launch(work as int32_t or int64_t, grid size).
+template <typename Launch>
+cudaError_t launch_indexed(int64_t work, Launch&& launch) {
+  const unsigned g = detail::grid_for(work, kThreads);
+  if (fits_int32(work)) {
+    launch(static_cast<int32_t>(work), g);
+  } else {
+    launch(work, g);
+  }
+  return cudaGetLastError();
+}
+
 template <typename T>
 cudaError_t bias_act_typed(T* x, const T* bias, int64_t rows, int64_t cols, Act act, cudaStream_t s) {
   const int64_t n = rows * cols;
   const bool pairs = cols % 2 == 0 && pair_aligned(x) && pair_aligned(bias);
-  const int64_t work = pairs ? n / 2 : n;
-  const unsigned g = detail::grid_for(work, kThreads);
-  if (pairs && fits_int32(work)) {
-    bias_act_pairs_kernel<T, int32_t><<<g, kThreads, 0, s>>>(x, bias, static_cast<int32_t>(work),
-                                                             static_cast<int32_t>(cols / 2), act);
-  } else if (pairs) {
-    bias_act_pairs_kernel<T, int64_t><<<g, kThreads, 0, s>>>(x, bias, work, cols / 2, act);
-  } else if (fits_int32(n)) {
-    bias_act_kernel<T, int32_t><<<g, kThreads, 0, s>>>(x, bias, static_cast<int32_t>(n), static_cast<int32_t>(cols),
-                                                       act);
-  } else {
-    bias_act_kernel<T, int64_t><<<g, kThreads, 0, s>>>(x, bias, n, cols, act);
-  }
-  return cudaGetLastError();
+  return launch_indexed(pairs ? n / 2 : n, [&](auto work, unsigned g) {
+    using Index = decltype(work);
+    if (pairs) {
+      bias_act_pairs_kernel<T, Index><<<g, kThreads, 0, s>>>(x, bias, work, static_cast<Index>(cols / 2), act);
+    } else {
+      bias_act_kernel<T, Index><<<g, kThreads, 0, s>>>(x, bias, work, static_cast<Index>(cols), act);
+    }
+  });
 }
 
 template <typename T, typename U>
 cudaError_t add_typed(T* x, const U* y, int64_t n, cudaStream_t s) {
   const bool pairs = n % 2 == 0 && pair_aligned(x) && pair_aligned(y);
-  const int64_t work = pairs ? n / 2 : n;
-  const unsigned g = detail::grid_for(work, kThreads);
-  if (pairs && fits_int32(work)) {
-    add_pairs_kernel<T, U, int32_t><<<g, kThreads, 0, s>>>(x, y, static_cast<int32_t>(work));
-  } else if (pairs) {
-    add_pairs_kernel<T, U, int64_t><<<g, kThreads, 0, s>>>(x, y, work);
-  } else if (fits_int32(n)) {
-    add_kernel<T, U, int32_t><<<g, kThreads, 0, s>>>(x, y, static_cast<int32_t>(n));
-  } else {
-    add_kernel<T, U, int64_t><<<g, kThreads, 0, s>>>(x, y, n);
-  }
-  return cudaGetLastError();
+  return launch_indexed(pairs ? n / 2 : n, [&](auto work, unsigned g) {
+    using Index = decltype(work);
+    if (pairs) {
+      add_pairs_kernel<T, U, Index><<<g, kThreads, 0, s>>>(x, y, work);
+    } else {
+      add_kernel<T, U, Index><<<g, kThreads, 0, s>>>(x, y, work);
+    }
+  });
 }
 
 template <typename T>
 cudaError_t silu_mul_typed(T* out, const T* gate, const T* up, int64_t n, cudaStream_t s) {
   const bool pairs = n % 2 == 0 && pair_aligned(out) && pair_aligned(gate) && pair_aligned(up);
-  const int64_t work = pairs ? n / 2 : n;
-  const unsigned g = detail::grid_for(work, kThreads);
-  if (pairs && fits_int32(work)) {
-    silu_mul_pairs_kernel<T, int32_t><<<g, kThreads, 0, s>>>(out, gate, up, static_cast<int32_t>(work));
-  } else if (pairs) {
-    silu_mul_pairs_kernel<T, int64_t><<<g, kThreads, 0, s>>>(out, gate, up, work);
-  } else if (fits_int32(n)) {
-    silu_mul_kernel<T, int32_t><<<g, kThreads, 0, s>>>(out, gate, up, static_cast<int32_t>(n));
-  } else {
-    silu_mul_kernel<T, int64_t><<<g, kThreads, 0, s>>>(out, gate, up, n);
-  }
-  return cudaGetLastError();
+  return launch_indexed(pairs ? n / 2 : n, [&](auto work, unsigned g) {
+    using Index = decltype(work);
+    if (pairs) {
+      silu_mul_pairs_kernel<T, Index><<<g, kThreads, 0, s>>>(out, gate, up, work);
+    } else {
+      silu_mul_kernel<T, Index><<<g, kThreads, 0, s>>>(out, gate, up, work);
+    }
+  });
+}
+
+template <typename To, typename Ti>
+cudaError_t convert_typed(To* out, const Ti* x, int64_t n, cudaStream_t s) {
+  return launch_indexed(n, [&](auto work, unsigned g) {
+    convert_kernel<To, Ti, decltype(work)><<<g, kThreads, 0, s>>>(out, x, work);
+  });
 }
 }  // namespace
 
@@ -190,21 +196,8 @@ cudaError_t convert(void* out, Elem out_elem, const void* x, Elem x_elem, int64_
     return cudaMemcpyAsync(out, x, static_cast<size_t>(n) * (out_elem == Elem::kF32 ? 4 : 2), cudaMemcpyDeviceToDevice,
                            s);
   }
-  const unsigned g = detail::grid_for(n, kThreads);
-  if (out_elem == Elem::kBF16) {
-    if (fits_int32(n)) {
-      convert_kernel<bf16, float, int32_t><<<g, kThreads, 0, s>>>(static_cast<bf16*>(out),
-                                                                  static_cast<const float*>(x), static_cast<int32_t>(n));
-    } else {
-      convert_kernel<bf16, float, int64_t><<<g, kThreads, 0, s>>>(static_cast<bf16*>(out), static_cast<const float*>(x), n);
-    }
-  } else if (fits_int32(n)) {
-    convert_kernel<float, bf16, int32_t><<<g, kThreads, 0, s>>>(static_cast<float*>(out), static_cast<const bf16*>(x),
-                                                                static_cast<int32_t>(n));
-  } else {
-    convert_kernel<float, bf16, int64_t><<<g, kThreads, 0, s>>>(static_cast<float*>(out), static_cast<const bf16*>(x), n);
-  }
-  return cudaGetLastError();
+  if (out_elem == Elem::kBF16) return convert_typed(static_cast<bf16*>(out), static_cast<const float*>(x), n, s);
+  return convert_typed(static_cast<float*>(out), static_cast<const bf16*>(x), n, s);
 }
 
 cudaError_t silu_mul(void* out, const void* gate, const void* up, Elem e, int64_t n, cudaStream_t s) {
