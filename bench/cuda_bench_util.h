@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "backend/cuda/gemm.h"
@@ -72,6 +73,24 @@ inline DeviceTensor filled(Context& ctx, DType dt, Shape s) {
   // 0x3c bytes: small finite values; GEMM speed does not depend on the data much.
   cudaMemsetAsync(t.raw_data(), 0x3c, t.nbytes(), ctx.stream());
   return t;
+}
+
+// N(0, stddev) values on the device, for kernels whose speed depends on the
+// data (the attention softmax's max moves with the scores; constant inputs
+// would never move it). A block of 2^20 random values repeats along the
+// tensor, so even the largest inputs take milliseconds to make.
+inline DeviceTensor random_filled(Context& ctx, DType dt, Shape s, uint32_t seed, float stddev = 1.0f) {
+  Tensor host = Tensor::empty(DType::kF32, std::move(s)).value();
+  constexpr int64_t kBlock = int64_t{1} << 20;
+  std::vector<float> block(static_cast<size_t>(kBlock));
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> dist(0.0f, stddev);
+  for (float& x : block) x = dist(gen);
+  float* p = host.mutable_data<float>();
+  for (int64_t i = 0; i < host.numel(); i += kBlock) {
+    std::copy_n(block.begin(), std::min(kBlock, host.numel() - i), p + i);
+  }
+  return upload(host, dt, ctx).value();
 }
 
 // TFLOP/s of a square bf16 GEMM (n^3, C = A B^T) through cuda::gemm.

@@ -9,6 +9,8 @@
 // lane, lane+32, ... and receives p_j by shuffle. Memory is O(tile): nothing
 // of size seq^2 exists. This is the portable version (f32, odd head dims);
 // bf16 goes to the tensor-core kernel in attention_mma_kernels.cu.
+#include <atomic>
+
 #include "backend/cuda/attention_mma.h"
 #include "backend/cuda/kernel_util.cuh"
 #include "backend/cuda/kernels.h"
@@ -128,17 +130,36 @@ cudaError_t launch(T* out, const T* q, const T* k, const T* v, const int32_t* cu
 }
 }  // namespace
 
+namespace {
+std::atomic<AttnImpl> g_default_tensor_core{AttnImpl::kTensorCore};
+}  // namespace
+
+void set_default_tensor_core_attention(AttnImpl impl) {
+  g_default_tensor_core.store(impl == AttnImpl::kAuto || impl == AttnImpl::kSimt ? AttnImpl::kTensorCore : impl);
+}
+AttnImpl default_tensor_core_attention() { return g_default_tensor_core.load(); }
+
 cudaError_t varlen_attention(void* out, const void* q, const void* k, const void* v, Elem e,
                              const int32_t* cu_seqlens, int num_seqs, int max_seqlen, int heads, int head_dim,
                              float scale, cudaStream_t s, AttnImpl impl) {
   if (head_dim <= 0 || head_dim > kMaxAttentionHeadDim) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || heads == 0) return cudaSuccess;
   if (e == Elem::kBF16 && impl != AttnImpl::kSimt && mma_attention_supported(out, q, k, v, head_dim)) {
-    const MmaAttentionShape shape = impl == AttnImpl::kTensorCoreWarps4Rows16   ? MmaAttentionShape::kWarps4Rows16
-                                    : impl == AttnImpl::kTensorCoreWarps8Rows16 ? MmaAttentionShape::kWarps8Rows16
-                                    : impl == AttnImpl::kTensorCoreWarps4Rows32 ? MmaAttentionShape::kWarps4Rows32
-                                                                                : MmaAttentionShape::kDefault;
-    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, shape);
+    MmaAttentionVariant variant = MmaAttentionVariant::kDefault;
+    if (impl == AttnImpl::kAuto || impl == AttnImpl::kTensorCore) impl = default_tensor_core_attention();
+    switch (impl) {
+      case AttnImpl::kTensorCoreWarps4Rows16: variant = MmaAttentionVariant::kWarps4Rows16; break;
+      case AttnImpl::kTensorCoreWarps8Rows16: variant = MmaAttentionVariant::kWarps8Rows16; break;
+      case AttnImpl::kTensorCoreWarps4Rows32: variant = MmaAttentionVariant::kWarps4Rows32; break;
+      case AttnImpl::kTensorCoreWarps8Rows32: variant = MmaAttentionVariant::kWarps8Rows32; break;
+      case AttnImpl::kTensorCoreWarps4Rows32Lazy: variant = MmaAttentionVariant::kWarps4Rows32Lazy; break;
+      case AttnImpl::kTensorCoreWarps4Rows32LazyPoly: variant = MmaAttentionVariant::kWarps4Rows32LazyPoly; break;
+      case AttnImpl::kTensorCoreWarps8Rows32LazyPoly: variant = MmaAttentionVariant::kWarps8Rows32LazyPoly; break;
+      case AttnImpl::kAuto:
+      case AttnImpl::kSimt:
+      case AttnImpl::kTensorCore: break;
+    }
+    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, variant);
   }
   if (impl != AttnImpl::kAuto && impl != AttnImpl::kSimt) return cudaErrorNotSupported;
   if (e == Elem::kF32) {

@@ -20,6 +20,7 @@
 // softmax's exponentials cost nearly as much as the two matrix products.
 #include <cuda_bf16.h>
 
+#include "backend/cuda/attention_exp2.h"
 #include "backend/cuda/attention_mma.h"
 
 namespace eric::cuda::kernels {
@@ -88,9 +89,30 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
+// 2^x on the FMA pipes (attention_exp2.h): floor(x) from a round-down add of
+// 1.5 * 2^23, which leaves floor(x) in the low mantissa bits (exact for
+// |x| < 2^22), so no conversion instruction (those share the slow unit) runs.
+__device__ __forceinline__ float exp2_poly(float x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, bits 0x4B400000
+  x = fmaxf(x, kExp2PolyMinInput);
+  const float shifted = __fadd_rd(x, kMagic);
+  const float floor_x = shifted - kMagic;  // exact
+  return scale_by_pow2(exp2_fraction_poly(x - floor_x), __float_as_int(shifted) - 0x4B400000);
+}
+
+// Lazy rescaling keeps a row's running max until a tile's max exceeds it by
+// more than this many powers of two: the unnormalised P then stays <= 2^8
+// (harmless in the float32 sums and in P's bf16 rounding, which is relative),
+// and the O accumulators are rescaled only in the rare tiles where some row's
+// max jumps, instead of 40 multiplies per row tile per key tile.
+constexpr float kLazyRescaleLog2 = 8.0f;
+
 // kRowTiles: 16-row tiles per warp. Two halve the shared-memory traffic per
 // FLOP (each K/V fragment feeds two MMAs) at the price of registers.
-template <int D, int kWarps, int kRowTiles>
+// kLazyRescale: skip the O rescale unless a max grew by 2^kLazyRescaleLog2
+// (FlashAttention-4's conditional rescaling). kPolyTiles: how many of the
+// tile's 8 key columns of 8 take exp2_poly instead of the SFU's ex2.
+template <int D, int kWarps, int kRowTiles, bool kLazyRescale, int kPolyTiles>
 __global__ void __launch_bounds__(kWarps * 32)
     mma_attention_kernel(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu_seqlens, int heads,
                          float scale_log2) {
@@ -200,31 +222,44 @@ __global__ void __launch_bounds__(kWarps * 32)
         mx[1] = fmaxf(mx[1], fmaxf(s[rt][j][2], s[rt][j][3]));
       }
       float corr[2], neg_max[2];
+      bool grew = false;  // some row of this lane moved its max (lazy rescaling)
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
         mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-        const float m_new = fmaxf(m_row[rt][h], mx[h]);  // finite: every tile holds a key of this sequence
-        corr[h] = fast_exp2((m_row[rt][h] - m_new) * scale_log2);  // 0 on the first tile
+        // mx is finite: every tile holds a key of this sequence. The running
+        // max is -inf before the first tile, so it always moves there (corr 0).
+        float m_new = fmaxf(m_row[rt][h], mx[h]);
+        if (kLazyRescale) {
+          const bool move = (mx[h] - m_row[rt][h]) * scale_log2 > kLazyRescaleLog2;
+          m_new = move ? mx[h] : m_row[rt][h];
+          grew = grew || move;
+        }
+        corr[h] = fast_exp2((m_row[rt][h] - m_new) * scale_log2);  // 1 where the max stays
         m_row[rt][h] = m_new;
         l_row[rt][h] *= corr[h];
         neg_max[h] = -m_new * scale_log2;
       }
-      // p = 2^(s * scale * log2(e) - max * scale * log2(e)): one FFMA and one EX2.
+      // p = 2^(s * scale * log2(e) - max * scale * log2(e)): one FFMA and one
+      // exponential, on the SFU or (the first kPolyTiles key columns) the FMA pipes.
 #pragma unroll
       for (int j = 0; j < kKeyTiles; ++j) {
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
-          s[rt][j][e] = fast_exp2(fmaf(s[rt][j][e], scale_log2, neg_max[e >> 1]));
+          const float x = fmaf(s[rt][j][e], scale_log2, neg_max[e >> 1]);
+          s[rt][j][e] = j < kPolyTiles ? exp2_poly(x) : fast_exp2(x);
           l_row[rt][e >> 1] += s[rt][j][e];
         }
       }
+      // The branch is warp-uniform: all lanes rescale (by 1 where nothing moved) or none.
+      if (!kLazyRescale || __any_sync(0xffffffffu, grew)) {
 #pragma unroll
-      for (int j = 0; j < kDimTiles; ++j) {
-        o[rt][j][0] *= corr[0];
-        o[rt][j][1] *= corr[0];
-        o[rt][j][2] *= corr[1];
-        o[rt][j][3] *= corr[1];
+        for (int j = 0; j < kDimTiles; ++j) {
+          o[rt][j][0] *= corr[0];
+          o[rt][j][1] *= corr[0];
+          o[rt][j][2] *= corr[1];
+          o[rt][j][3] *= corr[1];
+        }
       }
     }
 
@@ -277,12 +312,12 @@ __global__ void __launch_bounds__(kWarps * 32)
 #endif
 }
 
-template <int D, int kWarps, int kRowTiles>
+template <int D, int kWarps, int kRowTiles, bool kLazyRescale = false, int kPolyTiles = 0>
 cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
                    int max_seqlen, int heads, float scale, cudaStream_t s) {
   constexpr int kBQ = kWarps * 16 * kRowTiles;
   const size_t smem = sizeof(bf16) * size_t{D + 8} * (kBQ + 4 * kBK);
-  auto* kernel = mma_attention_kernel<D, kWarps, kRowTiles>;
+  auto* kernel = mma_attention_kernel<D, kWarps, kRowTiles, kLazyRescale, kPolyTiles>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
   const dim3 grid((max_seqlen + kBQ - 1) / kBQ, heads, num_seqs);
@@ -292,19 +327,28 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
 
 template <int D>
 cudaError_t launch_dim(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
-                       int max_seqlen, int heads, float scale, cudaStream_t s, MmaAttentionShape shape) {
+                       int max_seqlen, int heads, float scale, cudaStream_t s, MmaAttentionVariant variant) {
   // The default, 4 warps x 32 query rows, measured fastest on an H100
   // (bench/cuda_gemm_attention_bench, 16 heads x 80, bf16): full attention
   // over 5476 tokens at batch 1 / 8 ran at 249 / 287 TFLOP/s, against 211 /
   // 233 for 4 warps x 16 rows and 173 / 199 for 8 warps x 16 rows; 256-token
-  // windows at 161 / 214 against 148 / 181 and 119 / 145.
-  switch (shape) {
-    case MmaAttentionShape::kWarps8Rows16:
+  // windows at 161 / 214 against 148 / 181 and 119 / 145. The 8 x 32 shape,
+  // lazy rescaling and the polynomial exponentials are not measured yet.
+  switch (variant) {
+    case MmaAttentionVariant::kWarps8Rows16:
       return launch<D, 8, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionShape::kWarps4Rows16:
+    case MmaAttentionVariant::kWarps4Rows16:
       return launch<D, 4, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionShape::kDefault:
-    case MmaAttentionShape::kWarps4Rows32:
+    case MmaAttentionVariant::kWarps8Rows32:
+      return launch<D, 8, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionVariant::kWarps4Rows32Lazy:
+      return launch<D, 4, 2, true>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionVariant::kWarps4Rows32LazyPoly:
+      return launch<D, 4, 2, true, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionVariant::kWarps8Rows32LazyPoly:
+      return launch<D, 8, 2, true, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
+    case MmaAttentionVariant::kDefault:
+    case MmaAttentionVariant::kWarps4Rows32:
       break;
   }
   return launch<D, 4, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
@@ -324,7 +368,7 @@ bool mma_attention_supported(const void* out, const void* q, const void* k, cons
 
 cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                                  int num_seqs, int max_seqlen, int heads, int head_dim, float scale, cudaStream_t s,
-                                 MmaAttentionShape shape) {
+                                 MmaAttentionVariant variant) {
   auto* o = static_cast<bf16*>(out);
   auto* qp = static_cast<const bf16*>(q);
   auto* kp = static_cast<const bf16*>(k);
@@ -332,7 +376,7 @@ cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const 
   switch (head_dim) {
 #define ERIC_MMA_ATTENTION_DIM(D) \
   case D:                         \
-    return launch_dim<D>(o, qp, kp, vp, cu_seqlens, num_seqs, max_seqlen, heads, scale, s, shape);
+    return launch_dim<D>(o, qp, kp, vp, cu_seqlens, num_seqs, max_seqlen, heads, scale, s, variant);
     ERIC_MMA_ATTENTION_DIM(16)
     ERIC_MMA_ATTENTION_DIM(32)
     ERIC_MMA_ATTENTION_DIM(48)

@@ -55,8 +55,10 @@ cudaError_t reorder_rows(void* out, const void* x, const int32_t* index, int64_t
 // Which attention kernel runs: kAuto takes the tensor-core (bf16 mma.sync)
 // one where it applies (bf16, head_dim % 16 == 0, sm_80+), else the SIMT one;
 // kTensorCore fails with cudaErrorNotSupported where it does not apply. The
-// tensor-core kernel's block shape (warps x query rows per warp) has a
-// measured default; kTensorCoreWarps* force one (tests and benchmarks compare).
+// tensor-core kernel's block shape (warps x query rows per warp) and softmax
+// variant have a measured default; kTensorCoreWarps* force one (tests and
+// benchmarks compare). Lazy: the output is rescaled only when a row's running
+// max grows by 2^8; Poly: a quarter of the exponentials on the FMA pipes.
 enum class AttnImpl {
   kAuto,
   kSimt,
@@ -64,7 +66,31 @@ enum class AttnImpl {
   kTensorCoreWarps4Rows16,
   kTensorCoreWarps8Rows16,
   kTensorCoreWarps4Rows32,
+  kTensorCoreWarps8Rows32,
+  kTensorCoreWarps4Rows32Lazy,
+  kTensorCoreWarps4Rows32LazyPoly,
+  kTensorCoreWarps8Rows32LazyPoly,
 };
+// Every forced tensor-core variant with a name (tests and benchmarks loop over it).
+struct NamedAttnImpl {
+  AttnImpl impl;
+  const char* name;
+};
+inline constexpr NamedAttnImpl kTensorCoreVariants[] = {
+    {AttnImpl::kTensorCoreWarps4Rows16, "4 warps x 16 rows"},
+    {AttnImpl::kTensorCoreWarps8Rows16, "8 warps x 16 rows"},
+    {AttnImpl::kTensorCoreWarps4Rows32, "4 warps x 32 rows"},
+    {AttnImpl::kTensorCoreWarps8Rows32, "8 warps x 32 rows"},
+    {AttnImpl::kTensorCoreWarps4Rows32Lazy, "4x32, lazy rescale"},
+    {AttnImpl::kTensorCoreWarps4Rows32LazyPoly, "4x32, lazy rescale, poly exp2"},
+    {AttnImpl::kTensorCoreWarps8Rows32LazyPoly, "8x32, lazy rescale, poly exp2"},
+};
+// The tensor-core variant kAuto and kTensorCore run: the measured default
+// (4 warps x 32 rows) unless set otherwise, process-wide, so a benchmark can
+// time whole models with each variant. Setting kAuto, kSimt or kTensorCore
+// restores the default.
+void set_default_tensor_core_attention(AttnImpl impl);
+AttnImpl default_tensor_core_attention();
 
 // Largest head_dim varlen_attention supports.
 constexpr int kMaxAttentionHeadDim = 128;

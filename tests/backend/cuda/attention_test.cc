@@ -1,8 +1,10 @@
 // varlen_attention against a float64 reference on random inputs: sequences
 // shorter and longer than one key tile, not multiples of it, head dims 16-128,
-// in float32 (1e-5) and bf16 (2e-2); plus the CPU op on a vision-like case.
+// in float32 (1e-5) and bf16 (2e-2); every tensor-core block shape and softmax
+// variant; plus the CPU op on a vision-like case.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/ops.h"
@@ -66,13 +68,13 @@ TEST_F(CudaAttention, TensorCoreKernelOnVisionHeadsAndTileEdges) {
   check(*ctx, {0, 1, 64, 65, 65 + 64 + 63, 65 + 64 + 63 + 300}, 16, 80, 21, kernels::AttnImpl::kTensorCore, true);
   check(*ctx, {0, 130}, 2, 128, 22, kernels::AttnImpl::kTensorCore, true);
   check(*ctx, {0, 70}, 3, 16, 23, kernels::AttnImpl::kTensorCore, true);
-  // Every block shape, on short and long sequences and the tile edges.
+  // Every block shape and softmax variant, on short and long sequences and the tile edges.
   check(*ctx, {0, 1100, 1100 + 1029}, 2, 80, 24, kernels::AttnImpl::kTensorCore, true);
-  for (auto impl : {kernels::AttnImpl::kTensorCoreWarps4Rows16, kernels::AttnImpl::kTensorCoreWarps8Rows16,
-                    kernels::AttnImpl::kTensorCoreWarps4Rows32}) {
-    check(*ctx, {0, 1, 64, 65, 65 + 64 + 63, 65 + 64 + 63 + 300}, 4, 80, 25, impl, true);
-    check(*ctx, {0, 1100, 1100 + 129}, 2, 64, 26, impl, true);
-    check(*ctx, {0, 33, 33 + 200}, 2, 128, 27, impl, true);
+  for (const kernels::NamedAttnImpl& variant : kernels::kTensorCoreVariants) {
+    SCOPED_TRACE(variant.name);
+    check(*ctx, {0, 1, 64, 65, 65 + 64 + 63, 65 + 64 + 63 + 300}, 4, 80, 25, variant.impl, true);
+    check(*ctx, {0, 1100, 1100 + 129}, 2, 64, 26, variant.impl, true);
+    check(*ctx, {0, 33, 33 + 200}, 2, 128, 27, variant.impl, true);
   }
   // Where it does not apply, forcing it is an error, not a silent fallback.
   DeviceTensor odd = ctx->empty(DType::kBF16, Shape{8, 1, 72}).value();
@@ -99,6 +101,63 @@ TEST_F(CudaAttention, BadArgumentsAreErrors) {
   Result<DeviceTensor> r = varlen_attention(*ctx, big, big, big, {0, 4}, 1.0f);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("head_dim 136"), std::string::npos) << r.status().message();
+}
+
+// Lazy rescaling keeps a stale row max until a tile's exceeds it by 2^8: a
+// sequence whose scores climb steadily tile after tile (keys scaled up along
+// the sequence) makes it both keep and move the max, and it must still match.
+TEST_F(CudaAttention, LazyRescaleOnScoresThatGrowAlongTheSequence) {
+  int major = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device());
+  if (major < 8) GTEST_SKIP() << "tensor-core attention needs sm_80+, device is sm_" << major << "x";
+  const int64_t total = 700, heads = 2, dim = 80;
+  const std::vector<int64_t> cu{0, 300, total};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  const auto dc = testing::dtype_cases().back();  // bf16
+  ASSERT_EQ(dc.dtype, DType::kBF16);
+  Tensor q = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, 31, 1.0f));
+  Tensor k = testing::random_tensor(Shape{total, heads, dim}, 32, 1.0f);
+  float* kp = k.mutable_data<float>();
+  for (int64_t t = 0; t < total; ++t) {
+    for (int64_t i = 0; i < heads * dim; ++i) kp[t * heads * dim + i] *= 0.2f + 0.02f * static_cast<float>(t % 300);
+  }
+  k = dc.prepare(k);
+  Tensor v = dc.prepare(testing::random_tensor(Shape{total, heads, dim}, 33));
+  const std::vector<double> ref = cpu::testing::reference_attention(testing::to_f64(q), testing::to_f64(k),
+                                                                      testing::to_f64(v), heads, dim, cu, scale);
+  DeviceTensor dq = upload(q, dc.dtype, *ctx).value(), dk = upload(k, dc.dtype, *ctx).value();
+  DeviceTensor dv = upload(v, dc.dtype, *ctx).value();
+  for (auto impl : {kernels::AttnImpl::kTensorCoreWarps4Rows32, kernels::AttnImpl::kTensorCoreWarps4Rows32Lazy,
+                    kernels::AttnImpl::kTensorCoreWarps4Rows32LazyPoly}) {
+    Result<DeviceTensor> out = varlen_attention(*ctx, dq, dk, dv, cu, scale, impl);
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    EXPECT_LT(testing::rel_l2(download_f32(out.value(), *ctx).value(), ref), dc.tol) << static_cast<int>(impl);
+  }
+}
+
+// The process-wide default picks what kAuto runs; kAuto puts it back.
+TEST_F(CudaAttention, DefaultTensorCoreVariantIsWhatAutoRuns) {
+  int major = 0;
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device());
+  if (major < 8) GTEST_SKIP() << "tensor-core attention needs sm_80+, device is sm_" << major << "x";
+  const std::vector<int64_t> cu{0, 200};
+  Tensor q = testing::random_tensor(Shape{200, 2, 64}, 41, 2.0f);
+  DeviceTensor dq = upload(q, DType::kBF16, *ctx).value();
+  auto run = [&](kernels::AttnImpl impl) {
+    return download_f32(varlen_attention(*ctx, dq, dq, dq, cu, 0.125f, impl).value(), *ctx).value();
+  };
+  auto same = [](const Tensor& a, const Tensor& b) {
+    return std::equal(a.data<float>(), a.data<float>() + a.numel(), b.data<float>());
+  };
+  const Tensor forced = run(kernels::AttnImpl::kTensorCoreWarps8Rows32LazyPoly);
+  const Tensor plain = run(kernels::AttnImpl::kTensorCoreWarps4Rows32);
+  ASSERT_FALSE(same(forced, plain));  // the polynomial's rounding differs, so the variants are told apart
+  kernels::set_default_tensor_core_attention(kernels::AttnImpl::kTensorCoreWarps8Rows32LazyPoly);
+  EXPECT_EQ(kernels::default_tensor_core_attention(), kernels::AttnImpl::kTensorCoreWarps8Rows32LazyPoly);
+  EXPECT_TRUE(same(run(kernels::AttnImpl::kAuto), forced));
+  kernels::set_default_tensor_core_attention(kernels::AttnImpl::kAuto);
+  EXPECT_EQ(kernels::default_tensor_core_attention(), kernels::AttnImpl::kTensorCore);
+  EXPECT_TRUE(same(run(kernels::AttnImpl::kAuto), plain));
 }
 
 }  // namespace
