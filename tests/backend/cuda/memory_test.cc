@@ -2,6 +2,10 @@
 // dtype conversion on upload, row slices.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <numeric>
+#include <random>
+
 #include "cuda_test_util.h"
 #include "backend/cuda/device_allocator.h"
 #include "backend/cuda/ops.h"
@@ -112,6 +116,66 @@ TEST_F(CudaMemory, WindowGatherAndScatterRows) {
   EXPECT_NE(bad.status().message().find("index[1] = 4"), std::string::npos) << bad.status().message();
   EXPECT_FALSE(scatter_rows(*ctx, dx, {0, 1, 1, 2}).ok());  // row 1 twice, row 3 never
   EXPECT_FALSE(gather_row_groups(*ctx, dx, {0, 1}, 3).ok());
+}
+
+// Every copy width of the row reorder: the group's byte count and the base
+// pointers pick 16-, 8-, 4- or 2-byte units (a source view one or a few
+// elements into its buffer narrows them; outputs are fresh, aligned
+// allocations). Groups wider than one block's threads times the unroll
+// (float rows of 1280 in groups of 4: 1280 16-byte units) and many narrow
+// groups (several groups per block) both run. Gathers and scatters must move
+// every element exactly.
+TEST_F(CudaMemory, WindowReorderEveryUnitWidth) {
+  struct Case {
+    DType dt;
+    int64_t rows, cols, group, offset;
+    const char* units;
+  };
+  for (const Case& c : {Case{DType::kBF16, 64, 8, 4, 0, "16-byte"}, Case{DType::kF32, 40, 1280, 4, 0, "16-byte"},
+                        Case{DType::kBF16, 2000, 8, 1, 0, "16-byte"}, Case{DType::kF32, 60, 6, 1, 0, "8-byte"},
+                        Case{DType::kBF16, 60, 6, 1, 0, "4-byte"}, Case{DType::kBF16, 60, 3, 1, 0, "2-byte"},
+                        Case{DType::kBF16, 30, 1280, 2, 4, "8-byte"}, Case{DType::kF32, 30, 1280, 2, 1, "4-byte"},
+                        Case{DType::kBF16, 30, 1280, 1, 1, "2-byte"}}) {
+    const std::string what = std::string(dtype_name(c.dt)) + " [" + std::to_string(c.rows) + ", " +
+                             std::to_string(c.cols) + "] group " + std::to_string(c.group) + " offset " +
+                             std::to_string(c.offset) + " (" + c.units + " units)";
+    SCOPED_TRACE(what);
+    const int64_t n = c.rows * c.cols, groups = c.rows / c.group;
+    // Exact in both dtypes; the view sits c.offset elements into its buffer.
+    Tensor whole = testing::round_bf16(testing::random_tensor(Shape{c.offset + n}, 90));
+    Tensor x = Tensor::empty(DType::kF32, Shape{c.rows, c.cols}).value();
+    std::copy(whole.data<float>() + c.offset, whole.data<float>() + c.offset + n, x.mutable_data<float>());
+    DeviceTensor dwhole = upload(whole, c.dt, *ctx).value();
+    DeviceTensor dx = dwhole.slice_rows(c.offset, c.offset + n).value().reshape({c.rows, c.cols}).value();
+
+    std::vector<int64_t> perm(static_cast<size_t>(groups));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), std::mt19937(91));
+    Result<DeviceTensor> g = gather_row_groups(*ctx, dx, perm, c.group);
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    Tensor got = download_f32(g.value(), *ctx).value();
+    const int64_t group_elems = c.group * c.cols;
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < groups; ++i) {
+      for (int64_t e = 0; e < group_elems; ++e) {
+        wrong += got.data<float>()[i * group_elems + e] != x.data<float>()[perm[static_cast<size_t>(i)] * group_elems + e];
+      }
+    }
+    EXPECT_EQ(wrong, 0) << "gather";
+
+    if (c.group == 1) {  // scatter rows (group 1): out[perm[i]] = x[i]
+      Result<DeviceTensor> sc = scatter_rows(*ctx, dx, perm);
+      ASSERT_TRUE(sc.ok()) << sc.status().message();
+      Tensor back = download_f32(sc.value(), *ctx).value();
+      wrong = 0;
+      for (int64_t i = 0; i < groups; ++i) {
+        for (int64_t e = 0; e < c.cols; ++e) {
+          wrong += back.data<float>()[perm[static_cast<size_t>(i)] * c.cols + e] != x.data<float>()[i * c.cols + e];
+        }
+      }
+      EXPECT_EQ(wrong, 0) << "scatter";
+    }
+  }
 }
 
 }  // namespace

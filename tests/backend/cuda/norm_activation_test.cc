@@ -245,5 +245,213 @@ TEST_F(CudaKernels, RotaryMatchesCpu) {
   }
 }
 
+// ---- access paths of the element-wise kernels ------------------------------------
+// Each kernel picks 16-byte vectors, pairs or single elements from the
+// column count and the pointers' alignment, and handles a vector tail. The
+// views below sit at an element offset inside a buffer with guard elements on
+// both sides: offset 0 is 16-byte aligned (cudaMalloc blocks), 1 forces
+// single elements, 2 pairs (4 or 8 bytes), 8 a 16-byte aligned view again.
+// Every element is checked (a skipped tail would hide in a relative L2 over
+// thousands of elements) and the guards must come back unchanged.
+
+// A device view of `host` at `offset` elements into a buffer with `guard`
+// elements after it; the whole buffer (guards included) stays in `whole` and
+// its host copy in `whole_host`.
+struct GuardedView {
+  DeviceTensor view, whole;
+  Tensor whole_host;
+  int64_t offset = 0, n = 0;
+};
+GuardedView guarded_view(Context& ctx, const Tensor& host, DType dtype, int64_t offset, uint32_t seed) {
+  constexpr int64_t kGuard = 11;
+  GuardedView g;
+  g.offset = offset;
+  g.n = host.numel();
+  g.whole_host = testing::round_bf16(testing::random_tensor(Shape{offset + g.n + kGuard}, seed, 7.0f));
+  std::copy(host.data<float>(), host.data<float>() + g.n, g.whole_host.mutable_data<float>() + offset);
+  g.whole = upload(g.whole_host, dtype, ctx).value();
+  g.view = g.whole.slice_rows(offset, offset + g.n).value().reshape(host.shape().dims()).value();
+  return g;
+}
+// The guard elements of g (before and after the view) as they were uploaded.
+void expect_guards_intact(Context& ctx, const GuardedView& g, const std::string& what) {
+  Tensor now = download_f32(g.whole, ctx).value();
+  int64_t changed = 0;
+  for (int64_t i = 0; i < now.numel(); ++i) {
+    if (i >= g.offset && i < g.offset + g.n) continue;
+    if (now.data<float>()[i] != g.whole_host.data<float>()[i]) ++changed;
+  }
+  EXPECT_EQ(changed, 0) << what << ": elements outside the view were written";
+}
+// |out - ref| <= rtol * |ref| + atol for every element; reports the first miss.
+void expect_close_everywhere(const Tensor& out, const Tensor& ref, double rtol, double atol, const std::string& what) {
+  ASSERT_EQ(out.numel(), ref.numel()) << what;
+  int64_t bad = 0, first = -1;
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    const double o = out.data<float>()[i], r = ref.data<float>()[i];
+    if (!(std::abs(o - r) <= rtol * std::abs(r) + atol)) {
+      if (first < 0) first = i;
+      ++bad;
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << out.numel() << " elements off, first at " << first << " ("
+                    << (first >= 0 ? out.data<float>()[first] : 0.0f) << " vs "
+                    << (first >= 0 ? ref.data<float>()[first] : 0.0f) << ")";
+}
+// Per-element tolerances: float32 math either way; bf16 output rounding is
+// at most half an ulp (2^-9 relative).
+double elem_rtol(DType dt) { return dt == DType::kBF16 ? 8e-3 : 1e-4; }
+double elem_atol(DType dt) { return dt == DType::kBF16 ? 1e-3 : 1e-5; }
+
+// Shapes: rows of whole 16-byte vectors in both dtypes (5120 and 1280 wide,
+// 37 rows: not a multiple of a block's rows), one vector per row (8), pairs
+// only (1282 is even, not a multiple of 4), odd (333: the scalar bias path and
+// a vector tail in the flat kernels).
+const std::vector<Shape> kPathShapes = {Shape{37, 5120}, Shape{9, 1280}, Shape{5, 8}, Shape{3, 1282}, Shape{7, 333}};
+struct Offsets {
+  int64_t x, other;  // x (in place) and the second operand (bias, y, up)
+};
+const std::vector<Offsets> kOffsets = {{0, 0}, {1, 1}, {2, 2}, {8, 8}, {0, 1}, {0, 2}, {2, 0}};
+
+std::string path_name(DType dt, const Shape& shape, Offsets o) {
+  return std::string(dtype_name(dt)) + " " + shape.to_string() + " offsets " + std::to_string(o.x) + "/" +
+         std::to_string(o.other);
+}
+
+TEST_F(CudaKernels, BiasActivationEveryAccessPath) {
+  using Ref = std::function<Status(Tensor&)>;
+  struct ActCase {
+    kernels::Act act;
+    const char* name;
+    Ref ref;
+  };
+  const std::vector<ActCase> acts = {{kernels::Act::kNone, "bias", [](Tensor&) { return Status::Ok(); }},
+                                     {kernels::Act::kGeluErf, "gelu_erf", cpu::gelu_erf_},
+                                     {kernels::Act::kGeluTanh, "gelu_tanh", cpu::gelu_tanh_},
+                                     {kernels::Act::kQuickGelu, "quick_gelu", cpu::quick_gelu_},
+                                     {kernels::Act::kSilu, "silu", cpu::silu_}};
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    for (size_t s = 0; s < kPathShapes.size(); ++s) {
+      const Shape& shape = kPathShapes[s];
+      const int64_t cols = shape[1];
+      Tensor x = dc.prepare(testing::random_tensor(shape, 300 + static_cast<uint32_t>(s), 2.0f));
+      Tensor b = dc.prepare(testing::random_tensor(Shape{cols}, 320 + static_cast<uint32_t>(s)));
+      for (const Offsets& o : kOffsets) {
+        // Every activation on the aligned views; QuickGELU (the towers') on the rest.
+        for (const ActCase& a : acts) {
+          if ((o.x != 0 || o.other != 0) && a.act != kernels::Act::kQuickGelu) continue;
+          const std::string what = std::string(a.name) + " " + path_name(dc.dtype, shape, o);
+          SCOPED_TRACE(what);
+          Tensor ref = x.clone().value();
+          ASSERT_TRUE(cpu::add_bias_(ref, b).ok());
+          ASSERT_TRUE(a.ref(ref).ok());
+          GuardedView gx = guarded_view(*ctx, x, dc.dtype, o.x, 1);
+          GuardedView gb = guarded_view(*ctx, b, dc.dtype, o.other, 2);
+          Status st = bias_act_(*ctx, gx.view, &gb.view, a.act);
+          ASSERT_TRUE(st.ok()) << st.message();
+          expect_close_everywhere(download_f32(gx.view, *ctx).value(), ref, elem_rtol(dc.dtype), elem_atol(dc.dtype),
+                                  what);
+          expect_guards_intact(*ctx, gx, what);
+        }
+        // The activation alone runs flat over the tensor (any width vectorises).
+        const std::string what = "quick_gelu without bias " + path_name(dc.dtype, shape, o);
+        SCOPED_TRACE(what);
+        Tensor ref = x.clone().value();
+        ASSERT_TRUE(cpu::quick_gelu_(ref).ok());
+        GuardedView gx = guarded_view(*ctx, x, dc.dtype, o.x, 3);
+        ASSERT_TRUE(quick_gelu_(*ctx, gx.view).ok());
+        expect_close_everywhere(download_f32(gx.view, *ctx).value(), ref, elem_rtol(dc.dtype), elem_atol(dc.dtype),
+                                what);
+        expect_guards_intact(*ctx, gx, what);
+      }
+    }
+  }
+}
+
+TEST_F(CudaKernels, ResidualGateAndConversionEveryAccessPath) {
+  for (size_t s = 0; s < kPathShapes.size(); ++s) {
+    const Shape& shape = kPathShapes[s];
+    for (const Offsets& o : kOffsets) {
+      // add_: one dtype, and a float32 stream plus a bf16 branch (4-element
+      // vectors: 16 bytes of x, 8 of y) and the reverse.
+      for (auto [xt, yt] : {std::pair{DType::kF32, DType::kF32}, std::pair{DType::kBF16, DType::kBF16},
+                            std::pair{DType::kF32, DType::kBF16}, std::pair{DType::kBF16, DType::kF32}}) {
+        const std::string what = "add_ " + std::string(dtype_name(xt)) + " += " + path_name(yt, shape, o);
+        SCOPED_TRACE(what);
+        Tensor x = testing::round_bf16(testing::random_tensor(shape, 400 + static_cast<uint32_t>(s), 2.0f));
+        Tensor y = testing::round_bf16(testing::random_tensor(shape, 420 + static_cast<uint32_t>(s)));
+        Tensor ref = x.clone().value();
+        ASSERT_TRUE(cpu::add_(ref, y).ok());
+        GuardedView gx = guarded_view(*ctx, x, xt, o.x, 4);
+        GuardedView gy = guarded_view(*ctx, y, yt, o.other, 5);
+        ASSERT_TRUE(add_(*ctx, gx.view, gy.view).ok());
+        expect_close_everywhere(download_f32(gx.view, *ctx).value(), ref, elem_rtol(xt), elem_atol(xt), what);
+        expect_guards_intact(*ctx, gx, what);
+      }
+      for (const DTypeCase& dc : testing::dtype_cases()) {
+        const std::string what = "silu_mul " + path_name(dc.dtype, shape, o);
+        SCOPED_TRACE(what);
+        Tensor g = dc.prepare(testing::random_tensor(shape, 440 + static_cast<uint32_t>(s), 2.0f));
+        Tensor u = dc.prepare(testing::random_tensor(shape, 460 + static_cast<uint32_t>(s)));
+        GuardedView gg = guarded_view(*ctx, g, dc.dtype, o.x, 6);
+        GuardedView gu = guarded_view(*ctx, u, dc.dtype, o.other, 7);
+        Result<DeviceTensor> out = silu_mul(*ctx, gg.view, gu.view);  // output freshly allocated: aligned
+        ASSERT_TRUE(out.ok()) << out.status().message();
+        expect_close_everywhere(download_f32(out.value(), *ctx).value(), cpu::silu_mul(g, u).value(),
+                                elem_rtol(dc.dtype), elem_atol(dc.dtype), what);
+      }
+      // to_dtype: f32 -> bf16 rounds to nearest even exactly as the host;
+      // bf16 -> f32 is exact. The input view is misaligned, the output not.
+      for (auto [from, to] : {std::pair{DType::kF32, DType::kBF16}, std::pair{DType::kBF16, DType::kF32}}) {
+        const std::string what = "to_dtype " + path_name(from, shape, o) + " -> " + std::string(dtype_name(to));
+        SCOPED_TRACE(what);
+        Tensor x = testing::random_tensor(shape, 480 + static_cast<uint32_t>(s), 10.0f);
+        if (from == DType::kBF16) x = testing::round_bf16(x);
+        GuardedView gx = guarded_view(*ctx, x, from, o.x, 8);
+        Result<DeviceTensor> out = to_dtype(*ctx, gx.view, to);
+        ASSERT_TRUE(out.ok()) << out.status().message();
+        expect_close_everywhere(download_f32(out.value(), *ctx).value(), testing::round_bf16(x), 0.0, 0.0, what);
+      }
+    }
+  }
+}
+
+// Rotary with every access width: head_dim 80 (half 40: 4-wide), 36 (half
+// 18: pairs), 6 and 2 (odd half: single elements), on views whose offset
+// (1 or 2 elements, or cos/sin one float in) narrows the width, and more
+// heads than one block's threads cover (head_dim 8: one 4-wide group per
+// head, 300 heads over 256 threads: the heads loop within a block).
+TEST_F(CudaKernels, RotaryEveryAccessPath) {
+  struct Case {
+    int64_t tokens, heads, dim, x_offset, table_offset;
+  };
+  for (const DTypeCase& dc : testing::dtype_cases()) {
+    for (const Case& c : {Case{29, 16, 80, 0, 0}, Case{29, 3, 80, 1, 0}, Case{29, 3, 80, 2, 0}, Case{29, 3, 80, 0, 1},
+                          Case{13, 5, 36, 0, 0}, Case{13, 5, 6, 0, 0}, Case{13, 5, 2, 0, 0}, Case{5, 300, 8, 0, 0}}) {
+      const std::string what = std::string(dtype_name(dc.dtype)) + " tokens " + std::to_string(c.tokens) + " heads " +
+                               std::to_string(c.heads) + " head_dim " + std::to_string(c.dim) + " offsets " +
+                               std::to_string(c.x_offset) + "/" + std::to_string(c.table_offset);
+      SCOPED_TRACE(what);
+      Tensor x = dc.prepare(testing::random_tensor(Shape{c.tokens, c.heads, c.dim}, 500));
+      Tensor angle = testing::random_tensor(Shape{c.tokens, c.dim}, 501, 3.0f);
+      Tensor cos = angle.clone().value(), sin = angle.clone().value();
+      for (int64_t i = 0; i < angle.numel(); ++i) {
+        cos.mutable_data<float>()[i] = std::cos(angle.data<float>()[i]);
+        sin.mutable_data<float>()[i] = std::sin(angle.data<float>()[i]);
+      }
+      Tensor ref = x.clone().value();
+      ASSERT_TRUE(cpu::apply_rotary_(ref, cos, sin).ok());
+      GuardedView gx = guarded_view(*ctx, x, dc.dtype, c.x_offset, 9);
+      // cos/sin are float32 always; round_bf16 in guarded_view only touches the guards' values.
+      GuardedView gc = guarded_view(*ctx, cos, DType::kF32, c.table_offset, 10);
+      GuardedView gs = guarded_view(*ctx, sin, DType::kF32, c.table_offset, 11);
+      Status st = apply_rotary_(*ctx, gx.view, gc.view, gs.view);
+      ASSERT_TRUE(st.ok()) << st.message();
+      expect_close_everywhere(download_f32(gx.view, *ctx).value(), ref, elem_rtol(dc.dtype), elem_atol(dc.dtype), what);
+      expect_guards_intact(*ctx, gx, what);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace eric::cuda
