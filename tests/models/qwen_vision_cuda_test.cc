@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -139,6 +140,72 @@ TEST_P(QwenVisionCuda, PhaseTimesCoverTheForwardWithoutChangingIt) {
   EXPECT_GT(times.norm_residual_ms, 0.0);
   EXPECT_GT(times.embed_ms, 0.0);
   EXPECT_GT(times.merger_ms, 0.0);
+}
+
+// encode() moves each item's rows to the device where they lie and each
+// item's result rows into its own tensor (no packed host copies): the same
+// values as forward() of the packed batch, for items of several sizes, one of
+// them a strided view, in both compute dtypes.
+TEST_P(QwenVisionCuda, EncodeOfSeveralItemsEqualsForwardOfThePackedBatch) {
+  for (DType dt : {DType::kBF16, DType::kF32}) {
+    SCOPED_TRACE(dtype_name(dt));
+    auto enc = load(ComputeDevice::kCuda, dt);
+    ASSERT_TRUE(enc);
+    std::vector<ProcessedItem> items = mixed_batch(cfg_);
+    // A fourth item whose pixel_values is a transposed (non-contiguous) view.
+    const GridTHW g{1, 4, 8};
+    Tensor columns = Tensor::empty(DType::kF32, {cfg_.patch_dim(), g.patches()}).value();
+    std::mt19937 gen(9);
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (int64_t i = 0; i < columns.numel(); ++i) columns.mutable_data<float>()[i] = dist(gen);
+    ProcessedItem strided;
+    strided.tensors.emplace_back("pixel_values", columns.permute({1, 0}).value());
+    strided.tensors.emplace_back("image_grid_thw", qwen2_vl::grids_to_tensor({g}).value());
+    items.push_back(std::move(strided));
+
+    std::vector<GridTHW> grids;
+    int64_t rows = 0;
+    for (const ProcessedItem& item : items) {
+      const Tensor* grid = item.find("image_grid_thw") ? item.find("image_grid_thw") : item.find("video_grid_thw");
+      for (const GridTHW& ig : qwen2_vl::grids_from_tensor(*grid).value()) {
+        grids.push_back(ig);
+        rows += ig.patches();
+      }
+    }
+    Tensor packed = Tensor::empty(DType::kF32, {rows, cfg_.patch_dim()}).value();
+    int64_t at = 0;
+    for (const ProcessedItem& item : items) {
+      const Tensor& px = item.tensors[0].second;
+      ASSERT_TRUE(packed.slice(0, at, at + px.dim(0)).value().copy_from(px).ok());
+      at += px.dim(0);
+    }
+    const Tensor ref = enc->forward(packed, grids).value();
+    const Tensor again = enc->forward(packed, grids).value();
+    // Deterministic kernels give the same bits twice; then encode() must too.
+    const bool deterministic = std::memcmp(ref.raw_data(), again.raw_data(), ref.nbytes()) == 0;
+    const std::vector<Tensor> out = encode(*enc, items);
+    ASSERT_EQ(out.size(), items.size());
+    int64_t start = 0;
+    for (size_t k = 0; k < out.size(); ++k) {
+      const Tensor part = ref.slice(0, start, start + out[k].dim(0)).value();
+      ASSERT_EQ(out[k].shape(), part.shape()) << "item " << k;
+      if (deterministic) {
+        EXPECT_EQ(std::memcmp(out[k].raw_data(), part.contiguous().value().raw_data(), part.nbytes()), 0)
+            << "item " << k << ": encode() differs from forward() of the packed batch";
+      } else {
+        EXPECT_LT(rel_l2({out[k]}, {part.clone().value()}), 1e-6) << "item " << k << " (kernels not deterministic)";
+      }
+      start += out[k].dim(0);
+    }
+    EXPECT_EQ(start, ref.dim(0));
+    // Rows of the wrong width name the problem.
+    ProcessedItem bad;
+    bad.tensors.emplace_back("pixel_values", Tensor::zeros(DType::kF32, {g.patches(), cfg_.patch_dim() + 1}).value());
+    bad.tensors.emplace_back("image_grid_thw", qwen2_vl::grids_to_tensor({g}).value());
+    auto err = enc->encode({&bad});
+    ASSERT_FALSE(err.ok());
+    EXPECT_NE(err.status().message().find("patch_dim"), std::string::npos) << err.status().message();
+  }
 }
 
 // Tensor parallelism over two GPUs (one thread per rank here; one worker

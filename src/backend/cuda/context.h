@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "backend/cuda/device_tensor.h"
+#include "backend/cuda/host_transfer.h"
 #include "common/status.h"
 #include "tensor/tensor.h"
 
@@ -27,8 +28,12 @@ class PinnedStaging {
 
   // A slot of at least `bytes`, free for the host to write into.
   Result<void*> acquire(size_t bytes);
-  // After enqueuing the copy out of the slot acquire() returned last.
+  // After enqueuing the copy out of (or into) the slot acquire() returned last.
   Status release_after(cudaStream_t stream);
+  // The slot acquire() returned last, and waiting for the copy release_after
+  // recorded on a slot: downloads read a slot back once the copy into it is done.
+  int current_slot() const { return current_; }
+  Status wait(int slot);
 
  private:
   struct Slot {
@@ -70,11 +75,33 @@ class Context {
 };
 
 // Host tensor -> device, converted to `dtype` (f32 or bf16 from f32/bf16/f16;
-// i32 from i32/i64) on the host while packing into pinned memory, then one
-// asynchronous copy on ctx's stream. Weights are uploaded once at load with it;
-// pixel values per request.
+// i32 from i32/i64) on the host while packing into pinned memory, then
+// asynchronous copies on ctx's stream (float32/bf16 sources through
+// upload_rows: parallel conversion, chunks overlapping the copies). Weights
+// are uploaded once at load with it; rotary angles per forward.
 Result<DeviceTensor> upload(const Tensor& host, DType dtype, Context& ctx);
 // Device -> host float32 (bf16 widened); waits for ctx's stream.
 Result<Tensor> download_f32(const DeviceTensor& dev, Context& ctx);
+
+// Pinned chunk of the pipelined row transfers: big enough that each copy
+// runs near PCIe speed (~45 GB/s on PCIe 5: 8 MiB is ~0.2 ms, well above a
+// copy's ~10 us start cost), small enough that filling the first chunk (not
+// overlapped with a copy) is short and the two slots stay small.
+inline constexpr size_t kTransferChunkBytes = size_t{8} << 20;
+
+// `src`'s packed rows into `dst` (device [src.rows(), src.width()], float32
+// or bf16) without packing them on the host first: chunk by chunk, the host
+// converts rows into one pinned slot (split over ThreadPool::global()) while
+// the previous chunk's copy out of the other slot runs. Enqueued on ctx's
+// stream; the host blocks may be freed on return (the last chunk waits in
+// pinned memory).
+Status upload_rows(const RowBlocks& src, const DeviceTensor& dst, Context& ctx,
+                   size_t chunk_bytes = kTransferChunkBytes);
+// The reverse: `src` (device [dst.rows(), dst.width()], float32 or bf16)
+// into `dst`'s blocks (float32, or src's dtype), each row straight into its
+// block: chunk i+1 is copied into one pinned slot while the host widens
+// chunk i out of the other. Waits for ctx's stream.
+Status download_rows(const DeviceTensor& src, RowBlocks& dst, Context& ctx,
+                     size_t chunk_bytes = kTransferChunkBytes);
 
 }  // namespace eric::cuda

@@ -26,9 +26,8 @@ Result<Tensor> grids_to_tensor(const std::vector<GridTHW>& grids) {
   return Tensor::from_vector(v, Shape{static_cast<int64_t>(grids.size()), 3});
 }
 
-Status validate_inputs(const VisionConfig& cfg, const Tensor& pixel_values, const std::vector<GridTHW>& grids) {
+Status validate_grids(const VisionConfig& cfg, const std::vector<GridTHW>& grids) {
   if (grids.empty()) return InvalidArgument("no images: image_grid_thw is empty");
-  int64_t total = 0;
   for (size_t i = 0; i < grids.size(); ++i) {
     const auto& g = grids[i];
     if (g.t <= 0 || g.h <= 0 || g.w <= 0) {
@@ -38,8 +37,14 @@ Status validate_inputs(const VisionConfig& cfg, const Tensor& pixel_values, cons
       return InvalidArgument("grid {} is [{}, {}, {}]: h and w must be multiples of spatial_merge_size {}", i, g.t,
                              g.h, g.w, cfg.spatial_merge_size);
     }
-    total += g.patches();
   }
+  return Status::Ok();
+}
+
+Status validate_inputs(const VisionConfig& cfg, const Tensor& pixel_values, const std::vector<GridTHW>& grids) {
+  ERIC_RETURN_IF_ERROR(validate_grids(cfg, grids));
+  int64_t total = 0;
+  for (const auto& g : grids) total += g.patches();
   if (pixel_values.dtype() != DType::kF32) {
     return InvalidArgument("pixel_values must be float32, got {}", dtype_name(pixel_values.dtype()));
   }
@@ -232,12 +237,8 @@ Status item_inputs(const ProcessedItem& item, size_t index, const Tensor** pixel
 }
 }  // namespace
 
-Result<std::vector<Tensor>> PackedVisionEncoder::encode(const std::vector<const ProcessedItem*>& items) {
-  if (items.empty()) return std::vector<Tensor>{};
-  std::vector<GridTHW> grids;
-  std::vector<const Tensor*> pixels;
-  std::vector<int64_t> item_tokens;
-  int64_t total_patches = 0;
+Result<ItemBatch> collect_items(const std::vector<const ProcessedItem*>& items, int64_t merge_unit) {
+  ItemBatch batch;
   for (size_t i = 0; i < items.size(); ++i) {
     const Tensor* px = nullptr;
     const Tensor* grid = nullptr;
@@ -249,27 +250,37 @@ Result<std::vector<Tensor>> PackedVisionEncoder::encode(const std::vector<const 
       return InvalidArgument("item {}: pixel_values is {}, but its grids hold {} patches", i, px->shape().to_string(),
                              patches);
     }
-    grids.insert(grids.end(), item_grids.begin(), item_grids.end());
-    pixels.push_back(px);
-    item_tokens.push_back(patches / cfg_.merge_unit());
-    total_patches += patches;
-  }
-  const int64_t width = pixels[0]->dim(1);
-  ERIC_ASSIGN_OR_RETURN(Tensor packed, Tensor::empty(DType::kF32, {total_patches, width}));
-  int64_t row = 0;
-  for (size_t i = 0; i < pixels.size(); ++i) {
-    if (pixels[i]->dim(1) != width || pixels[i]->dtype() != DType::kF32) {
+    if (i == 0) batch.width = px->dim(1);
+    if (px->dim(1) != batch.width || px->dtype() != DType::kF32) {
       return InvalidArgument("item {}: pixel_values is {} {}, expected float32 rows of {}", i,
-                             dtype_name(pixels[i]->dtype()), pixels[i]->shape().to_string(), width);
+                             dtype_name(px->dtype()), px->shape().to_string(), batch.width);
     }
-    ERIC_ASSIGN_OR_RETURN(Tensor dst, packed.slice(0, row, row + pixels[i]->dim(0)));
-    ERIC_RETURN_IF_ERROR(dst.copy_from(*pixels[i]));
-    row += pixels[i]->dim(0);
+    batch.grids.insert(batch.grids.end(), item_grids.begin(), item_grids.end());
+    batch.pixels.push_back(px);
+    batch.item_tokens.push_back(patches / merge_unit);
+    batch.total_patches += patches;
   }
-  ERIC_ASSIGN_OR_RETURN(Tensor merged, forward(packed, grids));
+  return batch;
+}
+
+Result<std::vector<Tensor>> PackedVisionEncoder::encode(const std::vector<const ProcessedItem*>& items) {
+  if (items.empty()) return std::vector<Tensor>{};
+  ERIC_ASSIGN_OR_RETURN(ItemBatch batch, collect_items(items, cfg_.merge_unit()));
+  return encode_batch(batch);
+}
+
+Result<std::vector<Tensor>> PackedVisionEncoder::encode_batch(const ItemBatch& batch) {
+  ERIC_ASSIGN_OR_RETURN(Tensor packed, Tensor::empty(DType::kF32, {batch.total_patches, batch.width}));
+  int64_t row = 0;
+  for (const Tensor* px : batch.pixels) {
+    ERIC_ASSIGN_OR_RETURN(Tensor dst, packed.slice(0, row, row + px->dim(0)));
+    ERIC_RETURN_IF_ERROR(dst.copy_from(*px));
+    row += px->dim(0);
+  }
+  ERIC_ASSIGN_OR_RETURN(Tensor merged, forward(packed, batch.grids));
   std::vector<Tensor> out;
   int64_t start = 0;
-  for (int64_t n : item_tokens) {
+  for (int64_t n : batch.item_tokens) {
     ERIC_ASSIGN_OR_RETURN(Tensor part, merged.slice(0, start, start + n));
     // Own copies, so one item's result does not keep the whole batch alive.
     ERIC_ASSIGN_OR_RETURN(Tensor copy, part.clone());

@@ -28,7 +28,10 @@ struct GridTHW {
 Result<std::vector<GridTHW>> grids_from_tensor(const Tensor& grid_thw);
 Result<Tensor> grids_to_tensor(const std::vector<GridTHW>& grids);  // [n, 3] int64
 
-// Checks pixel_values [sum patches, patch_dim] and the grids against the config.
+// Checks the grids against the config (not empty, positive, h and w
+// multiples of spatial_merge_size).
+Status validate_grids(const VisionConfig& cfg, const std::vector<GridTHW>& grids);
+// The same, and pixel_values [sum patches, patch_dim] float32.
 Status validate_inputs(const VisionConfig& cfg, const Tensor& pixel_values, const std::vector<GridTHW>& grids);
 
 // Attention segments of full attention: every frame of every item is its own
@@ -120,19 +123,39 @@ struct VisionTowerWeights {
   Result<Tensor> forward(const TowerPlan& plan, const Tensor& pixel_values, int64_t merge_unit) const;
 };
 
+// The inputs of one encode() call, checked item by item, not yet packed.
+struct ItemBatch {
+  std::vector<GridTHW> grids;         // every item's grids, in item order
+  std::vector<const Tensor*> pixels;  // item i's pixel values [patches_i, width], float32
+  std::vector<int64_t> item_tokens;   // item i's merged tokens: patches_i / merge_unit
+  int64_t total_patches = 0;
+  int64_t width = 0;  // values per patch, the same in every item
+};
+// Each item's pixel_values/image_grid_thw (or pixel_values_videos/
+// video_grid_thw): rank 2, float32, one width, as many rows as its grids hold
+// patches. InvalidArgument names the item.
+Result<ItemBatch> collect_items(const std::vector<const ProcessedItem*>& items, int64_t merge_unit);
+
 // An Encoder over packed batches: encode() concatenates the items' patches,
 // runs forward() once and splits the merged tokens back per item.
 class PackedVisionEncoder : public Encoder {
  public:
   explicit PackedVisionEncoder(VisionConfig cfg) : cfg_(std::move(cfg)) {}
   int64_t output_hidden_size() const override { return cfg_.out_hidden; }
-  Result<std::vector<Tensor>> encode(const std::vector<const ProcessedItem*>& items) override;
+  // collect_items, then encode_batch.
+  Result<std::vector<Tensor>> encode(const std::vector<const ProcessedItem*>& items) final;
 
   // pixel_values [sum patches, patch_dim] float32 -> [sum patches / merge_unit, out_hidden].
   virtual Result<Tensor> forward(const Tensor& pixel_values, const std::vector<GridTHW>& grids) const = 0;
   const VisionConfig& config() const { return cfg_; }
 
  protected:
+  // One item list's tokens, an owned tensor per item. Here: the items'
+  // pixel rows copied into one packed tensor, forward(), the result split.
+  // A device backend overrides it to move each item's rows to the device
+  // where they lie, without the packed host copy (CudaVisionEncoder).
+  virtual Result<std::vector<Tensor>> encode_batch(const ItemBatch& batch);
+
   VisionConfig cfg_;
 };
 

@@ -233,4 +233,38 @@ Result<Tensor> CudaVisionEncoder::forward(const Tensor& pixel_values, const std:
   return cuda::download_f32(out, *ctx_);  // waits for the stream
 }
 
+Result<std::vector<Tensor>> CudaVisionEncoder::encode_batch(const ItemBatch& batch) {
+  ERIC_RETURN_IF_ERROR(validate_grids(cfg_, batch.grids));
+  if (batch.width != cfg_.patch_dim()) {
+    return InvalidArgument("pixel_values rows hold {} values, expected patch_dim {}", batch.width, cfg_.patch_dim());
+  }
+  ERIC_ASSIGN_OR_RETURN(TowerPlan plan, plan_(batch.grids, cfg_));
+  std::vector<Tensor> in_blocks;
+  for (const Tensor* px : batch.pixels) {
+    ERIC_ASSIGN_OR_RETURN(Tensor c, px->contiguous());  // the same tensor, unless the item holds a strided view
+    in_blocks.push_back(std::move(c));
+  }
+  ERIC_ASSIGN_OR_RETURN(cuda::RowBlocks pixels, cuda::RowBlocks::create(std::move(in_blocks)));
+  // The results' own tensors, written by the download: no packed result on
+  // the host, no second copy per item.
+  std::vector<Tensor> out;
+  for (int64_t n : batch.item_tokens) {
+    ERIC_ASSIGN_OR_RETURN(Tensor t, Tensor::empty(DType::kF32, {n, cfg_.out_hidden}));
+    out.push_back(std::move(t));
+  }
+  ERIC_ASSIGN_OR_RETURN(cuda::RowBlocks results, cuda::RowBlocks::create(out));
+
+  std::lock_guard<std::mutex> lock(mu_);
+  ERIC_CUDA_RETURN_IF_ERROR(cudaSetDevice(ctx_->device()), "set device");
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor px, ctx_->empty(tower_.dtype(), Shape{batch.total_patches, batch.width}));
+  ERIC_RETURN_IF_ERROR(cuda::upload_rows(pixels, px, *ctx_));
+  ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor merged, tower_.forward(*ctx_, plan, px));
+  if (merged.rank() != 2 || merged.dim(0) != results.rows() || merged.dim(1) != results.width()) {
+    return Internal("CUDA vision tower returned {}, expected [{}, {}] for the batch", merged.shape().to_string(),
+                    results.rows(), results.width());
+  }
+  ERIC_RETURN_IF_ERROR(cuda::download_rows(merged, results, *ctx_));  // waits for the stream
+  return out;
+}
+
 }  // namespace eric::models::qwen2_vl

@@ -81,6 +81,14 @@ class CudaVisionEncoder : public PackedVisionEncoder {
   const CudaVisionTower& tower() const { return tower_; }
   Result<TowerPlan> plan(const std::vector<GridTHW>& grids) const { return plan_(grids, cfg_); }
 
+ protected:
+  // No packed host copy: each item's pixel rows go from its own tensor into
+  // its rows of one device buffer (cuda::upload_rows: converted in parallel,
+  // chunked through pinned memory, overlapping the copies), and each item's
+  // result rows come back into its own output tensor (cuda::download_rows).
+  // The same values as forward() of the packed batch.
+  Result<std::vector<Tensor>> encode_batch(const ItemBatch& batch) override;
+
  private:
   CudaVisionEncoder(VisionConfig cfg, PlanBuilder plan) : PackedVisionEncoder(std::move(cfg)), plan_(plan) {}
   PlanBuilder plan_;
