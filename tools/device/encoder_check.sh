@@ -13,7 +13,11 @@ set -uo pipefail
 # shellcheck source=tools/device/lib.sh
 source "$(dirname "$0")/lib.sh"
 device_init encoder-check
-device_build encoder_ cuda_encoder_check qwen_vision_cuda_test || exit 2
+device_build encoder_ cuda_encoder_check qwen_vision_cuda_test cuda_host_transfer_bench || exit 2
+
+# The host side of encode()'s transfers on this machine's cores (a second).
+say "run cuda_host_transfer_bench"
+timeout 60 "$build/cuda_host_transfer_bench" 2>&1 | tee "$logs/host_transfer_bench.log"
 
 say "run qwen_vision_cuda_test (tiny towers, CUDA vs CPU)"
 timeout 120 "$build/qwen_vision_cuda_test" --gtest_color=no >"$logs/qwen_vision_cuda_test.log" 2>&1
