@@ -94,7 +94,7 @@ Result<DeviceTensor> upload(const Tensor& host_in, DType dtype, Context& ctx) {
   if (src == DType::kF32 || src == DType::kBF16) {
     // As rows of the last dimension through upload_rows: converted in
     // parallel, chunk by chunk, overlapping the copies.
-    const int64_t width = host.rank() == 0 ? 1 : host.dim(host.rank() - 1);
+    const int64_t width = host.rank() >= 2 ? host.dim(host.rank() - 1) : 1;  // vectors: rows of one
     ERIC_ASSIGN_OR_RETURN(Tensor rows, host.reshape({n / width, width}));
     ERIC_ASSIGN_OR_RETURN(DeviceTensor dev_rows, dev.reshape({n / width, width}));
     ERIC_ASSIGN_OR_RETURN(RowBlocks blocks, RowBlocks::create({rows}));
@@ -135,7 +135,7 @@ Result<Tensor> download_f32(const DeviceTensor& dev, Context& ctx) {
   ERIC_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(DType::kF32, dev.shape()));
   if (dev.numel() == 0) return out;
   // As rows of the last dimension, through download_rows' pipeline.
-  const int64_t width = dev.rank() == 0 ? 1 : dev.dim(dev.rank() - 1);
+  const int64_t width = dev.rank() >= 2 ? dev.dim(dev.rank() - 1) : 1;  // vectors: rows of one
   const int64_t rows = dev.numel() / width;
   ERIC_ASSIGN_OR_RETURN(DeviceTensor src, dev.reshape({rows, width}));
   ERIC_ASSIGN_OR_RETURN(Tensor flat, out.reshape({rows, width}));
