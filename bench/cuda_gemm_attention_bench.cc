@@ -193,6 +193,10 @@ int main() {
     mem_row("rotary bf16 [5476, 16, 80]", act * 4 + static_cast<double>(tokens) * head_dim * 8, [&] {
       return apply_rotary_(ctx, q, cs, cs);
     });
+    DeviceTensor k = filled(ctx, DType::kBF16, Shape{tokens, heads, head_dim});
+    mem_row("rotary q+k bf16 [5476, 16, 80] x 2", act * 8 + static_cast<double>(tokens) * head_dim * 8, [&] {
+      return apply_rotary_(ctx, q, k, cs, cs);
+    });
     std::vector<int64_t> perm(static_cast<size_t>(tokens / 4));
     for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>((i * 7) % perm.size());
     mem_row("gather_row_groups bf16 [5476, 1280] / 4", act * 4, [&] { return ok(gather_row_groups(ctx, xb, perm, 4)); });

@@ -43,8 +43,10 @@ cudaError_t softmax(void* x, Elem e, int64_t rows, int64_t cols, cudaStream_t s)
 // The rotary tables of angles [tokens, half] (float32): cos[t, j] =
 // cos[t, j + half] = cos(angles[t, j]), sin likewise; [tokens, 2 * half].
 cudaError_t rotary_table(float* cos, float* sin, const float* angles, int64_t tokens, int64_t half, cudaStream_t s);
-// x[t, h, :] = x * cos[t] + rotate_half(x) * sin[t], in place (head_dim even).
-cudaError_t rotary(void* x, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
+// x[t, h, :] = x * cos[t] + rotate_half(x) * sin[t], in place (head_dim even);
+// x2 (nullable, x's shape): the same rotation in the same launch (q and k
+// share the token's cos/sin, read once).
+cudaError_t rotary(void* x, void* x2, const float* cos, const float* sin, Elem e, int64_t tokens, int64_t heads,
                    int64_t head_dim, cudaStream_t s);
 
 // Row-group reordering: gather: out group g = x group index[g]; scatter:

@@ -177,20 +177,37 @@ Status softmax_(Context& ctx, DeviceTensor& x) {
   return launched(kernels::softmax(x.raw_data(), e, rows_of(x), x.dim(-1), ctx.stream()), "softmax launch");
 }
 
-Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin) {
+namespace {
+// x (and x2 when given: same shape and dtype) rotated in one launch.
+Status rotary_launch(Context& ctx, DeviceTensor& x, DeviceTensor* x2, const DeviceTensor& cos, const DeviceTensor& sin) {
   ERIC_ASSIGN_OR_RETURN(kernels::Elem e, elem_of(x, "cuda apply_rotary_"));
   if (x.rank() != 3 || x.dim(2) % 2 != 0) {
     return InvalidArgument("cuda apply_rotary_: x must be [tokens, heads, even head_dim], got {}",
                            x.shape().to_string());
+  }
+  if (x2) {
+    ERIC_RETURN_IF_ERROR(x2->expect_shape(x.shape(), "cuda apply_rotary_ k"));
+    ERIC_RETURN_IF_ERROR(same_dtype(*x2, x, "cuda apply_rotary_ q/k"));
+    // One launch reads both before writing either: a shared buffer would be rotated once, not twice.
+    if (x2->raw_data() == x.raw_data()) return InvalidArgument("cuda apply_rotary_: q and k are the same tensor");
   }
   const Shape cs{x.dim(0), x.dim(2)};
   ERIC_RETURN_IF_ERROR(cos.expect_shape(cs, "cuda apply_rotary_ cos"));
   ERIC_RETURN_IF_ERROR(sin.expect_shape(cs, "cuda apply_rotary_ sin"));
   ERIC_RETURN_IF_ERROR(cos.expect_dtype(DType::kF32, "cuda apply_rotary_ cos"));
   ERIC_RETURN_IF_ERROR(sin.expect_dtype(DType::kF32, "cuda apply_rotary_ sin"));
-  return launched(kernels::rotary(x.raw_data(), cos.data<float>(), sin.data<float>(), e, x.dim(0), x.dim(1), x.dim(2),
-                                  ctx.stream()),
+  return launched(kernels::rotary(x.raw_data(), x2 ? x2->raw_data() : nullptr, cos.data<float>(), sin.data<float>(), e,
+                                  x.dim(0), x.dim(1), x.dim(2), ctx.stream()),
                   "rotary launch");
+}
+}  // namespace
+
+Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin) {
+  return rotary_launch(ctx, x, nullptr, cos, sin);
+}
+
+Status apply_rotary_(Context& ctx, DeviceTensor& q, DeviceTensor& k, const DeviceTensor& cos, const DeviceTensor& sin) {
+  return rotary_launch(ctx, q, &k, cos, sin);
 }
 
 namespace {

@@ -57,6 +57,9 @@ Result<DeviceTensor> to_dtype(Context& ctx, const DeviceTensor& x, DType dtype);
 Result<std::pair<DeviceTensor, DeviceTensor>> rotary_cos_sin(Context& ctx, const DeviceTensor& angles);
 // x: [tokens, heads, head_dim]; cos, sin: [tokens, head_dim] float32.
 Status apply_rotary_(Context& ctx, DeviceTensor& x, const DeviceTensor& cos, const DeviceTensor& sin);
+// q and k (same shape and dtype, separate tensors) rotated by the same tables
+// in one launch: attention's two apply_rotary_ calls with one read of cos/sin.
+Status apply_rotary_(Context& ctx, DeviceTensor& q, DeviceTensor& k, const DeviceTensor& cos, const DeviceTensor& sin);
 
 // ---- window reordering (models/qwen2_5_vl/window_index.h on device) ------------
 // out[i] = x[index[i]] in groups of `group` rows (x [n * group, d]).

@@ -196,8 +196,7 @@ Result<cuda::DeviceTensor> CudaVisionAttention::forward(cuda::Context& ctx, cons
   ERIC_ASSIGN_OR_RETURN(q, q.reshape({tokens, heads_, head_dim_}));
   ERIC_ASSIGN_OR_RETURN(k, k.reshape({tokens, heads_, head_dim_}));
   ERIC_ASSIGN_OR_RETURN(v, v.reshape({tokens, heads_, head_dim_}));
-  ERIC_RETURN_IF_ERROR(cuda::apply_rotary_(ctx, q, cos, sin));
-  ERIC_RETURN_IF_ERROR(cuda::apply_rotary_(ctx, k, cos, sin));
+  ERIC_RETURN_IF_ERROR(cuda::apply_rotary_(ctx, q, k, cos, sin));  // both in one launch
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));  // head_dim**-0.5
   ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor out, cuda::varlen_attention(ctx, q, k, v, cu_seqlens, scale));
   ERIC_ASSIGN_OR_RETURN(out, out.reshape({tokens, heads_ * head_dim_}));

@@ -420,37 +420,64 @@ TEST_F(CudaKernels, ResidualGateAndConversionEveryAccessPath) {
 // 18: pairs), 6 and 2 (odd half: single elements), on views whose offset
 // (1 or 2 elements, or cos/sin one float in) narrows the width, and more
 // heads than one block's threads cover (head_dim 8: one 4-wide group per
-// head, 300 heads over 256 threads: the heads loop within a block).
+// head, 300 heads over 256 threads: the heads loop within a block). Each case
+// rotates x alone, then x and a second tensor (attention's q and k) in one
+// launch, the second at k_offset (misaligned alone in the last case).
 TEST_F(CudaKernels, RotaryEveryAccessPath) {
   struct Case {
-    int64_t tokens, heads, dim, x_offset, table_offset;
+    int64_t tokens, heads, dim, x_offset, table_offset, k_offset;
   };
   for (const DTypeCase& dc : testing::dtype_cases()) {
-    for (const Case& c : {Case{29, 16, 80, 0, 0}, Case{29, 3, 80, 1, 0}, Case{29, 3, 80, 2, 0}, Case{29, 3, 80, 0, 1},
-                          Case{13, 5, 36, 0, 0}, Case{13, 5, 6, 0, 0}, Case{13, 5, 2, 0, 0}, Case{5, 300, 8, 0, 0}}) {
+    for (const Case& c : {Case{29, 16, 80, 0, 0, 0}, Case{29, 3, 80, 1, 0, 1}, Case{29, 3, 80, 2, 0, 2},
+                          Case{29, 3, 80, 0, 1, 0}, Case{13, 5, 36, 0, 0, 0}, Case{13, 5, 6, 0, 0, 0},
+                          Case{13, 5, 2, 0, 0, 0}, Case{5, 300, 8, 0, 0, 0}, Case{29, 16, 80, 0, 0, 1}}) {
       const std::string what = std::string(dtype_name(dc.dtype)) + " tokens " + std::to_string(c.tokens) + " heads " +
-                               std::to_string(c.heads) + " head_dim " + std::to_string(c.dim) + " offsets " +
-                               std::to_string(c.x_offset) + "/" + std::to_string(c.table_offset);
+                               std::to_string(c.heads) + " head_dim " + std::to_string(c.dim) + " offsets x " +
+                               std::to_string(c.x_offset) + " tables " + std::to_string(c.table_offset) + " k " +
+                               std::to_string(c.k_offset);
       SCOPED_TRACE(what);
-      Tensor x = dc.prepare(testing::random_tensor(Shape{c.tokens, c.heads, c.dim}, 500));
+      const Shape shape{c.tokens, c.heads, c.dim};
+      Tensor x = dc.prepare(testing::random_tensor(shape, 500));
+      Tensor k = dc.prepare(testing::random_tensor(shape, 502));
       Tensor angle = testing::random_tensor(Shape{c.tokens, c.dim}, 501, 3.0f);
       Tensor cos = angle.clone().value(), sin = angle.clone().value();
       for (int64_t i = 0; i < angle.numel(); ++i) {
         cos.mutable_data<float>()[i] = std::cos(angle.data<float>()[i]);
         sin.mutable_data<float>()[i] = std::sin(angle.data<float>()[i]);
       }
-      Tensor ref = x.clone().value();
-      ASSERT_TRUE(cpu::apply_rotary_(ref, cos, sin).ok());
-      GuardedView gx = guarded_view(*ctx, x, dc.dtype, c.x_offset, 9);
-      // cos/sin are float32 always; round_bf16 in guarded_view only touches the guards' values.
+      Tensor xref = x.clone().value(), kref = k.clone().value();
+      ASSERT_TRUE(cpu::apply_rotary_(xref, cos, sin).ok());
+      ASSERT_TRUE(cpu::apply_rotary_(kref, cos, sin).ok());
+      // cos/sin are float32 always (guarded_view's bf16 rounding touches only the guards).
       GuardedView gc = guarded_view(*ctx, cos, DType::kF32, c.table_offset, 10);
       GuardedView gs = guarded_view(*ctx, sin, DType::kF32, c.table_offset, 11);
+      const double rtol = elem_rtol(dc.dtype), atol = elem_atol(dc.dtype);
+
+      GuardedView gx = guarded_view(*ctx, x, dc.dtype, c.x_offset, 9);
       Status st = apply_rotary_(*ctx, gx.view, gc.view, gs.view);
       ASSERT_TRUE(st.ok()) << st.message();
-      expect_close_everywhere(download_f32(gx.view, *ctx).value(), ref, elem_rtol(dc.dtype), elem_atol(dc.dtype), what);
-      expect_guards_intact(*ctx, gx, what);
+      expect_close_everywhere(download_f32(gx.view, *ctx).value(), xref, rtol, atol, what + " alone");
+      expect_guards_intact(*ctx, gx, what + " alone");
+
+      GuardedView gq = guarded_view(*ctx, x, dc.dtype, c.x_offset, 12);
+      GuardedView gk = guarded_view(*ctx, k, dc.dtype, c.k_offset, 13);
+      st = apply_rotary_(*ctx, gq.view, gk.view, gc.view, gs.view);
+      ASSERT_TRUE(st.ok()) << st.message();
+      expect_close_everywhere(download_f32(gq.view, *ctx).value(), xref, rtol, atol, what + " q of q/k");
+      expect_close_everywhere(download_f32(gk.view, *ctx).value(), kref, rtol, atol, what + " k of q/k");
+      expect_guards_intact(*ctx, gq, what + " q of q/k");
+      expect_guards_intact(*ctx, gk, what + " k of q/k");
     }
   }
+  DeviceTensor q = ctx->empty(DType::kF32, Shape{4, 2, 8}).value();
+  DeviceTensor other = ctx->empty(DType::kF32, Shape{4, 3, 8}).value();
+  DeviceTensor bf = ctx->empty(DType::kBF16, Shape{4, 2, 8}).value();
+  DeviceTensor table = ctx->empty(DType::kF32, Shape{4, 8}).value();
+  EXPECT_FALSE(apply_rotary_(*ctx, q, other, table, table).ok());  // k's shape differs
+  EXPECT_FALSE(apply_rotary_(*ctx, q, bf, table, table).ok());     // k's dtype differs
+  Status same = apply_rotary_(*ctx, q, q, table, table);            // one launch would rotate it once
+  ASSERT_FALSE(same.ok());
+  EXPECT_NE(same.message().find("same tensor"), std::string::npos) << same.message();
 }
 
 }  // namespace
