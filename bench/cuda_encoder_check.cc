@@ -8,11 +8,14 @@
 //     PASS/FAIL at 2e-2 (bf16) and 1e-3 (f32);
 //  2. throughput: the real-dims towers at 1024x1024 (74x74 patches), batch 1,
 //     4 and 8, bf16: the GPU forward alone (CUDA events, median after
-//     warm-ups) and encode() end to end (upload, download, packing), images/s,
+//     warm-ups) and encode() end to end (item rows up, forward, item rows down), images/s,
 //     FLOPs counted from the shapes (qwen2_vl::tower_flops), TFLOP/s and the
 //     fraction of an 8192^3 bf16 cuBLASLt GEMM measured in the same run, and
 //     one pass split into phases (attention, MLP, norms + residuals, embed,
-//     merger; CUDA events between them) with the TFLOP/s of each.
+//     merger; CUDA events between them) with the TFLOP/s of each;
+//  3. every tensor-core attention variant (kernels::kTensorCoreVariants) in
+//     the whole bf16 tower: its accuracy on the first real-dims case and its
+//     GPU time at batch 8.
 // Prints a summary table last; exits 1 when a check fails, 2 without a GPU.
 //
 //   cuda_encoder_check [--work-dir DIR] [--skip-real] [--skip-bench]
@@ -33,6 +36,7 @@
 #include <vector>
 
 #include "backend/cuda/device_query.h"
+#include "backend/cuda/kernels.h"
 #include "cuda_bench_util.h"
 #include "models/qwen2_5_vl/vision_encoder.h"
 #include "models/qwen2_5_vl/window_index.h"
@@ -213,6 +217,22 @@ std::unique_ptr<PackedVisionEncoder> check_accuracy(const Family& f, const std::
       std::fflush(stdout);
       rows.push_back(r);
     }
+    // Every tensor-core attention variant in the whole bf16 tower, on the
+    // first real-dims case (the variants' speed is compared in bench()).
+    if (dims == "real" && c == 0) {
+      for (const auto& variant : cuda::kernels::kTensorCoreVariants) {
+        cuda::kernels::set_default_tensor_core_attention(variant.impl);
+        auto out = try_encode(*bf16, items);
+        AccuracyRow r{f.arch, dims, cs.name + ", attention " + variant.name, "bf16",
+                      out.ok() ? rel_l2(*out, ref) : INFINITY, kBf16Tol, cpu_s, 0};
+        if (!out.ok()) std::printf("error %s %s: %s\n", f.arch.c_str(), r.name.c_str(), out.status().to_string().c_str());
+        std::printf("check %-10s %-4s %-44s %-4s rel_err %.3e (tol %.0e) %s\n", r.family.c_str(), r.dims.c_str(),
+                    r.name.c_str(), r.dtype.c_str(), r.err, r.tol, r.pass() ? "PASS" : "FAIL");
+        rows.push_back(r);
+      }
+      cuda::kernels::set_default_tensor_core_attention(cuda::kernels::AttnImpl::kAuto);
+      std::fflush(stdout);
+    }
   }
   return bf16;
 }
@@ -248,7 +268,7 @@ void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double ge
       return;  // a failed GPU call is usually sticky: the larger batches would fail too
     }
     const double gpu_ms = *timed;
-    // encode() end to end: packing, upload, forward, download, split.
+    // encode() end to end: each item's rows up, the forward, each item's rows down.
     std::vector<double> e2e;
     for (int i = 0; i < 4; ++i) {
       const double t0 = now_s();
@@ -291,6 +311,28 @@ void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double ge
     std::fputs(phases.c_str(), stdout);
     std::fflush(stdout);
     rows.push_back(r);
+    // The attention variants in the whole tower at the largest batch (the
+    // default row above is the 4 warps x 32 rows one).
+    if (batch != 8) continue;
+    for (const auto& variant : cuda::kernels::kTensorCoreVariants) {
+      cuda::kernels::set_default_tensor_core_attention(variant.impl);
+      auto ms = cuda::bench::median_ms(ctx, 1, 3, [&]() -> Status {
+        auto out = enc->tower().forward(ctx, plan, dev_px);
+        return out.ok() ? Status::Ok() : out.status();
+      });
+      if (!ms.ok()) {
+        std::printf("error bench %s batch 8, attention %s: %s\n", f.arch.c_str(), variant.name,
+                    ms.status().to_string().c_str());
+        break;
+      }
+      BenchRow v{f.arch + ", attention " + variant.name, batch, *ms, 0, flops / 1e12, flops / *ms / 1e9, 0};
+      v.frac = v.tflops / gemm_tflops;
+      std::printf("bench %s batch 8: gpu %.1f ms (%.2f img/s), %.1f TFLOP/s, %.1f%% of GEMM\n", v.family.c_str(),
+                  v.gpu_ms, batch / (v.gpu_ms / 1e3), v.tflops, 100 * v.frac);
+      rows.push_back(v);
+    }
+    cuda::kernels::set_default_tensor_core_attention(cuda::kernels::AttnImpl::kAuto);
+    std::fflush(stdout);
   }
 }
 
@@ -363,19 +405,21 @@ int main(int argc, char** argv) {
 
   int failed = 0;
   std::printf("\n== eric CUDA encoder check: %s, %.0f s ==\n", dev.name.c_str(), now_s() - t_start);
-  std::printf("%-10s %-4s %-46s %-4s %10s %7s %s\n", "family", "dims", "case", "dt", "rel_err", "tol", "result");
+  std::printf("%-10s %-4s %-62s %-4s %10s %7s %s\n", "family", "dims", "case", "dt", "rel_err", "tol", "result");
   for (const AccuracyRow& r : acc) {
-    std::printf("%-10s %-4s %-46s %-4s %10.3e %7.0e %s\n", r.family.c_str(), r.dims.c_str(), r.name.c_str(),
+    std::printf("%-10s %-4s %-62s %-4s %10.3e %7.0e %s\n", r.family.c_str(), r.dims.c_str(), r.name.c_str(),
                 r.dtype.c_str(), r.err, r.tol, r.pass() ? "PASS" : "FAIL");
     failed += r.pass() ? 0 : 1;
   }
   if (!perf.empty()) {
     std::printf("\nreal dims, 1024x1024 (5476 patches/image), bf16; bf16 GEMM 8192^3 = %.1f TFLOP/s\n", gemm_tflops);
-    std::printf("%-10s %5s %9s %9s %9s %9s %8s %9s %8s\n", "family", "batch", "gpu ms", "img/s", "e2e ms", "e2e img/s",
+    std::printf("%-44s %5s %9s %9s %9s %9s %8s %9s %8s\n", "family", "batch", "gpu ms", "img/s", "e2e ms", "e2e img/s",
                 "TFLOP", "TFLOP/s", "of GEMM");
     for (const BenchRow& r : perf) {
-      std::printf("%-10s %5d %9.1f %9.2f %9.1f %9.2f %8.2f %9.1f %7.1f%%\n", r.family.c_str(), r.batch, r.gpu_ms,
-                  r.batch / (r.gpu_ms / 1e3), r.e2e_ms, r.batch / (r.e2e_ms / 1e3), r.tflop, r.tflops, 100 * r.frac);
+      const std::string e2e = r.e2e_ms > 0 ? fmt::format("{:9.1f} {:9.2f}", r.e2e_ms, r.batch / (r.e2e_ms / 1e3))
+                                            : fmt::format("{:>9} {:>9}", "-", "-");  // attention variants: GPU only
+      std::printf("%-44s %5d %9.1f %9.2f %s %8.2f %9.1f %7.1f%%\n", r.family.c_str(), r.batch, r.gpu_ms,
+                  r.batch / (r.gpu_ms / 1e3), e2e.c_str(), r.tflop, r.tflops, 100 * r.frac);
     }
   }
   std::printf("%s: %d of %zu accuracy checks failed\n", failed ? "FAIL" : "PASS", failed, acc.size());
