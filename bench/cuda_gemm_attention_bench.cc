@@ -200,6 +200,16 @@ int main() {
     std::vector<int64_t> perm(static_cast<size_t>(tokens / 4));
     for (size_t i = 0; i < perm.size(); ++i) perm[i] = static_cast<int64_t>((i * 7) % perm.size());
     mem_row("gather_row_groups bf16 [5476, 1280] / 4", act * 4, [&] { return ok(gather_row_groups(ctx, xb, perm, 4)); });
+    // The op above validates and uploads its index on every call (host work
+    // that can outlast the copy); the kernel alone, index already on device:
+    DeviceTensor dperm =
+        upload(Tensor::from_vector(perm, Shape{static_cast<int64_t>(perm.size())}).value(), DType::kI32, ctx).value();
+    DeviceTensor gathered = ctx.empty(DType::kBF16, Shape{tokens, hidden}).value();
+    mem_row("  its kernel alone (index on device)", act * 4, [&] {
+      return cuda_status(kernels::reorder_rows(gathered.raw_data(), xb.raw_data(), dperm.data<int32_t>(),
+                                               static_cast<int64_t>(perm.size()), 4 * hidden * 2, false, ctx.stream()),
+                         "reorder_rows");
+    });
   }
 
   std::printf("\n%s (sm_%d%d, %d SMs), CUDA runtime %s\n", dev.name.c_str(), dev.compute_major, dev.compute_minor,
