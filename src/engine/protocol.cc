@@ -104,7 +104,11 @@ Status pack(Packer& p, const EncodeRequest& m, std::vector<Tensor>& payloads) {
 }
 
 Status pack(Packer& p, const EncodeResponse& m, std::vector<Tensor>& payloads) {
-  pack_prefix(p, kEncodeResponse, m.request_id, 6);
+  pack_prefix(p, kEncodeResponse, m.request_id, m.restart_workers ? 7 : 6);
+  if (m.restart_workers) {
+    pack_str(p, "restart_workers");
+    p.pack_true();
+  }
   pack_str(p, "queue_us");
   p.pack_int64(m.queue_us);
   pack_str(p, "encode_us");
@@ -387,6 +391,12 @@ Result<EncodeResponse> unpack_encode_response(const MapView& m, uint64_t request
       if (item.embedding.defined()) return DataLoss("items[{}] ('{}') failed but carries an embedding", i, item.item_id);
     }
     resp.items.push_back(std::move(item));
+  }
+  // Optional: only a worker whose set must restart sends it (only as true;
+  // the batch itself may have succeeded before the loss was found).
+  if (m.find("restart_workers") != nullptr) {
+    ERIC_ASSIGN_OR_RETURN(resp.restart_workers, m.get_bool("restart_workers"));
+    if (!resp.restart_workers) return DataLoss("restart_workers is sent only as true");
   }
   ERIC_ASSIGN_OR_RETURN(resp.queue_us, m.get_i64("queue_us"));
   ERIC_ASSIGN_OR_RETURN(resp.encode_us, m.get_i64("encode_us"));

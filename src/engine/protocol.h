@@ -75,6 +75,11 @@ struct EncodeResponse {
   // Per item, in request order: the size of the batch it ran in. Empty, or
   // one entry per item (the workers' answers to the engine leave it empty).
   std::vector<int32_t> batch_sizes;
+  // Worker to engine only: the worker set cannot run another batch (a lost
+  // GPU context) and is stopping after this answer; the engine restarts it at
+  // once rather than sending the next batch to a dying worker. Sent only when
+  // true.
+  bool restart_workers = false;
 };
 
 // Liveness and load, asked by the router for /health, /queue_length, /info.

@@ -16,11 +16,12 @@ FaultInjection FaultInjection::parse(const std::string& value) {
   const auto colon = value.find(':');
   const std::string action = value.substr(0, colon);
   const std::string pattern = colon == std::string::npos ? "" : value.substr(colon + 1);
-  if (pattern.empty() || (action != "throw" && action != "exit")) {
-    spdlog::error("{}='{}' is not 'throw:<text>' or 'exit:<text>'; no fault is injected", kFaultInjectionEnv, value);
+  if (pattern.empty() || (action != "throw" && action != "exit" && action != "lose-device")) {
+    spdlog::error("{}='{}' is not 'throw:<text>', 'exit:<text>' or 'lose-device:<text>'; no fault is injected",
+                  kFaultInjectionEnv, value);
     return f;
   }
-  f.action = action == "throw" ? Action::kThrow : Action::kExit;
+  f.action = action == "throw" ? Action::kThrow : action == "exit" ? Action::kExit : Action::kLoseDevice;
   f.pattern = pattern;
   return f;
 }
@@ -31,7 +32,9 @@ const FaultInjection& FaultInjection::from_environment() {
     FaultInjection parsed = parse(v == nullptr ? "" : v);
     if (parsed.action != Action::kNone) {
       spdlog::warn("TEST-ONLY fault injection is on: {} batches with an item id containing '{}'",
-                   parsed.action == Action::kThrow ? "throwing in the forward pass of" : "killing the worker on",
+                   parsed.action == Action::kThrow  ? "throwing in the forward pass of"
+                   : parsed.action == Action::kExit ? "killing the worker on"
+                                                    : "losing the device after",
                    parsed.pattern);
     }
     return parsed;
@@ -40,7 +43,7 @@ const FaultInjection& FaultInjection::from_environment() {
 }
 
 void FaultInjection::apply(const engine::EncodeRequest& batch, int rank) const {
-  if (action == Action::kNone) return;
+  if (action != Action::kThrow && action != Action::kExit) return;
   for (const auto& item : batch.items) {
     if (item.item_id.find(pattern) == std::string::npos) continue;
     if (action == Action::kExit) {
@@ -50,6 +53,15 @@ void FaultInjection::apply(const engine::EncodeRequest& batch, int rank) const {
     }
     throw std::runtime_error("fault injection: the forward pass threw on item '" + item.item_id + "'");
   }
+}
+
+Status FaultInjection::device_loss(const engine::EncodeRequest& batch, int rank) const {
+  if (action != Action::kLoseDevice) return Status::Ok();
+  for (const auto& item : batch.items) {
+    if (item.item_id.find(pattern) == std::string::npos) continue;
+    return Unavailable("worker {}: fault injection: the GPU context is lost after item '{}'", rank, item.item_id);
+  }
+  return Status::Ok();
 }
 
 }  // namespace eric::executor

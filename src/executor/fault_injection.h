@@ -9,6 +9,10 @@
 //                                           contains <text> (every rank alike)
 //   ERIC_TEST_FAULT_INJECTION=exit:<text>   the worker process dies at once
 //                                           (SIGKILL to itself) on such a batch
+//   ERIC_TEST_FAULT_INJECTION=lose-device:<text>
+//                                           after such a batch the encoder's
+//                                           health check fails as after a
+//                                           sticky CUDA error (the batch runs)
 //
 // Any other value is rejected with a logged error and injects nothing.
 #pragma once
@@ -22,7 +26,7 @@ namespace eric::executor {
 inline constexpr const char* kFaultInjectionEnv = "ERIC_TEST_FAULT_INJECTION";
 
 struct FaultInjection {
-  enum class Action { kNone, kThrow, kExit };
+  enum class Action { kNone, kThrow, kExit, kLoseDevice };
   Action action = Action::kNone;
   std::string pattern;  // substring of an item id
 
@@ -33,6 +37,9 @@ struct FaultInjection {
 
   // Throws or exits as configured when an item of `batch` matches; returns otherwise.
   void apply(const engine::EncodeRequest& batch, int rank) const;
+  // lose-device: Unavailable, as a lost GPU context reports, when an item of
+  // `batch` matches; Ok otherwise.
+  Status device_loss(const engine::EncodeRequest& batch, int rank) const;
 };
 
 }  // namespace eric::executor

@@ -355,6 +355,12 @@ Result<engine::ItemOutcomes> ModelExecutor::execute_model(const engine::Batch& b
     auto& resp = std::get<engine::EncodeResponse>(m.message);
     if (resp.request_id != batch.batch_id && resp.request_id != 0) continue;  // stale
     done();
+    if (resp.restart_workers) {
+      // The workers are stopping (a lost GPU context): no batch goes to them
+      // any more; the monitor restarts the set.
+      mark_failed(Unavailable("worker 0 stopped after batch {}: {}", batch.batch_id,
+                              resp.code != ErrorCode::kOk ? resp.error_message : "its device is lost"));
+    }
     if (resp.code != ErrorCode::kOk) return Status(resp.code, resp.error_message);
     if (resp.items.size() != batch.entries.size()) {
       return Internal("worker 0 returned {} results for a batch of {}", resp.items.size(), batch.entries.size());

@@ -199,12 +199,22 @@ Status run_worker(const WorkerOptions& o) {
     if (!std::holds_alternative<engine::EncodeRequest>(*message)) continue;
     const auto& request = std::get<engine::EncodeRequest>(*message);
     engine::EncodeResponse resp = run_batch(*model->encoder, request, o.rank);
+    // A lost GPU context fails every later batch too, and only a new process
+    // recovers it: answer this batch, then stop, so that the engine restarts
+    // the worker set at once.
+    Status health = model->encoder->health();
+    if (health.ok()) health = FaultInjection::from_environment().device_loss(request, o.rank);  // test-only
+    resp.restart_workers = !health.ok();
     if (o.rank == 0) {
       // The batch succeeds only once every receiving group has its embedding.
       if (sidecar_sender) sidecar_sender->deliver_batch(request, resp);
       else sidecar::reject_undeliverable(request, resp);
       Status st = engine::send_message(push, resp);
       if (!st.ok()) spdlog::error("worker 0: cannot send batch {} results: {}", resp.request_id, st.to_string());
+    }
+    if (!health.ok()) {
+      spdlog::error("worker {}: {}; stopping so that the engine restarts the workers", o.rank, health.to_string());
+      return health;
     }
   }
 }

@@ -35,7 +35,9 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args);
 std::vector<std::string> worker_args(const WorkerOptions& options);
 
 // Runs until the ring is closed, a Shutdown message arrives or the parent
-// dies. Returns an error only for failures before the serving loop.
+// dies. Returns an error for failures before the serving loop, and when the
+// encoder's health check fails after a batch (a lost GPU context): that
+// batch's answer carries restart_workers, and the process exits.
 Status run_worker(const WorkerOptions& options);
 
 }  // namespace eric::executor

@@ -138,6 +138,11 @@ class Encoder {
   virtual ~Encoder() = default;
   virtual int64_t output_hidden_size() const = 0;
   virtual Result<std::vector<Tensor>> encode(const std::vector<const ProcessedItem*>& items) = 0;
+  // Ok while the encoder can run more batches in this process; otherwise why
+  // not (a GPU context that took a sticky error: only a new process recovers
+  // it). Workers ask after each batch and stop when it fails, so the engine
+  // restarts them.
+  virtual Status health() const { return Status::Ok(); }
 };
 
 struct TestModelOptions {

@@ -119,6 +119,32 @@ TEST(ProtocolTest, EncodeResponseRoundTrip) {
   const auto& e = std::get<EncodeResponse>(err_out);
   EXPECT_EQ(e.code, ErrorCode::kUnavailable);
   EXPECT_EQ(e.error_message, "worker 1 died");
+  EXPECT_FALSE(e.restart_workers);
+}
+
+// A worker whose set cannot go on says so with its batch's answer (failed,
+// or done just before the loss was found).
+TEST(ProtocolTest, RestartWorkersRoundTrip) {
+  EncodeResponse lost;
+  lost.request_id = 9;
+  lost.code = ErrorCode::kUnavailable;
+  lost.error_message = "CUDA stream sync: cudaErrorIllegalAddress";
+  lost.restart_workers = true;
+  const Message lost_out = round_trip(lost);
+  const auto& r = std::get<EncodeResponse>(lost_out);
+  EXPECT_TRUE(r.restart_workers);
+  EXPECT_EQ(r.code, ErrorCode::kUnavailable);
+  EXPECT_EQ(r.error_message, lost.error_message);
+
+  EncodeResponse done_then_lost;
+  done_then_lost.request_id = 10;
+  done_then_lost.items.push_back({"a", f32({1.0f}, {1, 1})});
+  done_then_lost.restart_workers = true;
+  const Message done_out = round_trip(done_then_lost);
+  const auto& d = std::get<EncodeResponse>(done_out);
+  EXPECT_TRUE(d.restart_workers);
+  EXPECT_EQ(d.code, ErrorCode::kOk);
+  ASSERT_EQ(d.items.size(), 1u);
 }
 
 TEST(ProtocolTest, StatusAndShutdownRoundTrip) {

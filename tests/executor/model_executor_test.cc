@@ -226,12 +226,50 @@ TEST(FaultInjectionTest, ParsesOnlyTheDocumentedForms) {
   EXPECT_EQ(t.action, FaultInjection::Action::kThrow);
   EXPECT_EQ(t.pattern, "a:b");
   EXPECT_EQ(FaultInjection::parse("exit:x").action, FaultInjection::Action::kExit);
+  const auto lose = FaultInjection::parse("lose-device:gpu");
+  EXPECT_EQ(lose.action, FaultInjection::Action::kLoseDevice);
   engine::EncodeRequest batch;
   batch.items.resize(1);
   batch.items[0].item_id = "fine";
   EXPECT_NO_THROW(t.apply(batch, 0));
+  EXPECT_TRUE(lose.device_loss(batch, 0).ok());
   batch.items[0].item_id = "xa:by";
   EXPECT_THROW(t.apply(batch, 0), std::runtime_error);
+  batch.items[0].item_id = "on-gpu-3";
+  EXPECT_NO_THROW(lose.apply(batch, 0));  // the batch itself runs
+  EXPECT_EQ(lose.device_loss(batch, 1).code(), ErrorCode::kUnavailable);
+}
+
+// A worker whose device is lost (a sticky CUDA error; here the test-only
+// injection) answers its batch, flags the set for restart and stops: the
+// executor sends no further batch to it and restarts the set at once.
+TEST(ModelExecutorTest, LostDeviceAnswersItsBatchThenRestartsTheWorkers) {
+  Fixture f;
+  FaultInjectionEnv env("lose-device:gpu-fault");
+  auto ex = ModelExecutor::start(f.options(2));
+  ASSERT_TRUE(ex.ok()) << ex.status().to_string();
+  const auto before = (*ex)->worker_pids();
+  engine::Batch b = make_batch(30, {2});
+  b.entries[0].item.item_id = "gpu-fault-1";
+  auto out = (*ex)->execute_model(b);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();  // the batch ran; the loss was found after it
+  expect_matches_reference(f, b, *out);
+  // At once, not after the monitor's next poll: the set is marked failed.
+  auto next = (*ex)->execute_model(make_batch(31, {1}));
+  ASSERT_FALSE(next.ok());
+  EXPECT_EQ(next.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(next.status().message().find("stopped after batch 30"), std::string::npos) << next.status().to_string();
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto now_pids = (*ex)->worker_pids();
+    if (!now_pids.empty() && now_pids != before && (*ex)->health().ready) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_NE((*ex)->worker_pids(), before) << "the workers were not restarted";
+  engine::Batch good = make_batch(32, {2});
+  auto ok = (*ex)->execute_model(good);
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  expect_matches_reference(f, good, *ok);
 }
 
 // Workers that die on every batch: each failure restarts the set after a

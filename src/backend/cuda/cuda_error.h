@@ -1,4 +1,13 @@
-// CUDA runtime errors as eric Status, naming the operation that failed.
+// CUDA runtime errors as eric Status, naming the operation that failed, and
+// the process-wide record of a lost GPU context.
+//
+// Some errors are sticky: after a kernel's illegal access, a device-side
+// assert, an uncorrectable ECC error and the like, CUDA's documentation says
+// "any further CUDA work will return the same error. To continue using CUDA,
+// the process must be terminated and relaunched". cuda_status reports them
+// as Unavailable and records the first one; a worker that finds the record
+// set after a batch stops, so that its supervisor starts a fresh process on a
+// fresh context instead of failing every later batch.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -9,14 +18,19 @@
 
 namespace eric::cuda {
 
-inline Status cuda_status(cudaError_t err, std::string_view what) {
-  if (err == cudaSuccess) return Status::Ok();
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // not sticky: clear it so later calls are unaffected
-    return ResourceExhausted("CUDA {}: {}", what, cudaGetErrorString(err));
-  }
-  return Internal("CUDA {}: {} ({})", what, cudaGetErrorName(err), cudaGetErrorString(err));
-}
+// Whether `err` leaves this process's CUDA context unusable.
+bool is_sticky_error(cudaError_t err);
+
+// Records that the GPU context (or a communicator built on it) is unusable;
+// the first record wins. Thread-safe.
+void note_context_lost(const Status& why);
+// Ok while nothing was recorded; otherwise the first record (Unavailable).
+Status context_lost();
+
+// err as a Status: Ok, ResourceExhausted for an allocation failure (not
+// sticky: cleared here so later calls are unaffected), Unavailable for a
+// sticky error (recorded), Internal otherwise.
+Status cuda_status(cudaError_t err, std::string_view what);
 
 }  // namespace eric::cuda
 

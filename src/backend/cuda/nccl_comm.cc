@@ -59,9 +59,13 @@ Status NcclCommunicator::all_reduce_sum(DeviceTensor& tensor, cudaStream_t strea
   if (tensor.device() != device_) {
     return InvalidArgument("NCCL all_reduce_sum: tensor on GPU {}, communicator on GPU {}", tensor.device(), device_);
   }
-  return nccl_status(ncclAllReduce(tensor.raw_data(), tensor.raw_data(), static_cast<size_t>(tensor.numel()), type,
-                                   ncclSum, static_cast<ncclComm_t>(comm_), stream),
-                     "ncclAllReduce");
+  Status st = nccl_status(ncclAllReduce(tensor.raw_data(), tensor.raw_data(), static_cast<size_t>(tensor.numel()),
+                                        type, ncclSum, static_cast<ncclComm_t>(comm_), stream),
+                          "ncclAllReduce");
+  // A collective that failed part-way leaves the ranks out of step: the
+  // communicator is not reusable, so the worker set must start afresh.
+  if (!st.ok()) note_context_lost(st.with_context("the tensor-parallel communicator is unusable"));
+  return st;
 }
 #else
 namespace {

@@ -218,6 +218,8 @@ CudaVisionEncoder::~CudaVisionEncoder() {
   if (ctx_) (void)ctx_->synchronize();
 }
 
+Status CudaVisionEncoder::health() const { return cuda::context_lost(); }
+
 Result<cuda::DeviceTensor> CudaVisionEncoder::forward_on_device(const Tensor& pixel_values,
                                                                 const std::vector<GridTHW>& grids) const {
   ERIC_RETURN_IF_ERROR(validate_inputs(cfg_, pixel_values, grids));

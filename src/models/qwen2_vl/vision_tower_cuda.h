@@ -73,6 +73,8 @@ class CudaVisionEncoder : public PackedVisionEncoder {
                                                           const BlockStyle& style, PlanBuilder plan,
                                                           const EncoderOptions& options);
   ~CudaVisionEncoder() override;
+  // Unavailable once this process met a sticky CUDA error (cuda::context_lost).
+  Status health() const override;
   Result<Tensor> forward(const Tensor& pixel_values, const std::vector<GridTHW>& grids) const override;
   // The device result, left on the GPU (not serialised with forward()).
   Result<cuda::DeviceTensor> forward_on_device(const Tensor& pixel_values, const std::vector<GridTHW>& grids) const;
