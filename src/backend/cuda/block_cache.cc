@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <bit>
+#include <iterator>
 
 namespace eric::cuda {
 
 namespace {
 constexpr size_t kSmallGranule = 512;
 constexpr size_t kSmallLimit = size_t{1} << 20;
+
+double gib(size_t bytes) { return static_cast<double>(bytes) / static_cast<double>(size_t{1} << 30); }
 }  // namespace
 
 BlockCache::~BlockCache() {
@@ -50,6 +53,19 @@ Result<void*> BlockCache::allocate(size_t bytes, StreamId stream) {
     ++stats_.cache_hits;
     stats_.bytes_cached -= cls;
   } else {
+    const size_t limit = stats_.limit_bytes;
+    if (limit != 0 && held_locked() + cls > limit) {
+      // Trimming helps only if the blocks in use leave room; otherwise keep
+      // the cache (it serves the next, smaller batches) and refuse at once.
+      if (stats_.bytes_in_use + cls <= limit) ERIC_RETURN_IF_ERROR(trim_cached_locked(limit - cls));
+      if (held_locked() + cls > limit) {
+        ++stats_.limit_rejections;
+        return ResourceExhausted(
+            "device allocation of {} bytes (size class {}) would exceed --cuda-memory-limit {} bytes ({:.2f} GiB): "
+            "{} bytes in use, {} cached (raise --cuda-memory-limit or lower --max-batch-tokens)",
+            bytes, cls, limit, gib(limit), stats_.bytes_in_use, stats_.bytes_cached);
+      }
+    }
     Result<void*> got = backend_.malloc(cls);
     if (!got.ok()) {
       ERIC_RETURN_IF_ERROR(free_all_cached_locked());
@@ -91,6 +107,42 @@ Status BlockCache::release(void* ptr, StreamId stream) {
 Status BlockCache::empty_cache() {
   std::lock_guard lock(mu_);
   return free_all_cached_locked();
+}
+
+Status BlockCache::set_limit(size_t bytes) {
+  std::lock_guard lock(mu_);
+  stats_.limit_bytes = bytes;
+  if (bytes == 0) return Status::Ok();
+  return trim_cached_locked(std::min(bytes, held_locked()));
+}
+
+size_t BlockCache::limit() const {
+  std::lock_guard lock(mu_);
+  return stats_.limit_bytes;
+}
+
+Status BlockCache::trim_cached_locked(size_t target) {
+  if (held_locked() <= target || stats_.bytes_cached == 0) return Status::Ok();
+  // Cached blocks may still be read by work pending on their streams.
+  ERIC_RETURN_IF_ERROR(backend_.synchronize());
+  using Entry = std::pair<StreamId, std::multimap<size_t, void*>::iterator>;
+  std::multimap<size_t, Entry> by_class;  // every cached block, smallest class first
+  for (auto& [stream, list] : free_) {
+    for (auto it = list.begin(); it != list.end(); ++it) by_class.emplace(it->first, Entry{stream, it});
+  }
+  while (held_locked() > target && !by_class.empty()) {
+    // Best fit: the smallest block that alone makes room keeps the most of
+    // the cache; else the largest, and go on.
+    auto pick = by_class.lower_bound(held_locked() - target);
+    if (pick == by_class.end()) pick = std::prev(by_class.end());
+    auto [stream, it] = pick->second;
+    backend_.free(it->second);
+    stats_.bytes_cached -= pick->first;
+    free_[stream].erase(it);
+    by_class.erase(pick);
+  }
+  std::erase_if(free_, [](const auto& kv) { return kv.second.empty(); });
+  return Status::Ok();
 }
 
 Status BlockCache::free_all_cached_locked() {

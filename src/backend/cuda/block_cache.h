@@ -14,6 +14,14 @@
 // reuse it with no synchronisation. Another stream T may take it only after
 // waiting for the event recorded at the free (backend.wait_free_on), which
 // orders T behind S's pending work without blocking the host.
+//
+// Limit (`--cuda-memory-limit`): an optional cap on the bytes held from the
+// driver (in use + cached), for sharing a GPU with e.g. an LLM server. Only
+// driver mallocs can pass it (a cache hit holds nothing new), so the check
+// sits there: a size class that would pass the limit first returns cached
+// blocks to the driver (largest first, just enough), then fails with
+// ResourceExhausted. The CUDA context and library handles are not counted:
+// they are not allocated here.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +60,8 @@ struct CacheStats {
   uint64_t driver_mallocs = 0;  // backend.malloc calls that succeeded
   uint64_t cache_hits = 0;      // served from a free list
   uint64_t cross_stream_reuses = 0;
+  size_t limit_bytes = 0;          // cap on in use + cached; 0 = none
+  uint64_t limit_rejections = 0;   // allocations refused by the limit
 };
 
 class BlockCache {
@@ -68,7 +78,14 @@ class BlockCache {
 
   // A block of at least `bytes` usable on `stream` in stream order. On driver
   // OOM, frees every cached block and retries once; then ResourceExhausted.
+  // Past the limit: ResourceExhausted naming the request, the limit and the
+  // bytes in use (after trimming the cache where that makes room).
   Result<void*> allocate(size_t bytes, StreamId stream);
+  // Caps the bytes held from the driver (0 = no limit). A lower limit than
+  // what is held now trims the cache at once; blocks in use stay valid, and
+  // further driver allocations fail until enough are released.
+  Status set_limit(size_t bytes);
+  size_t limit() const;
   // Returns a block from allocate(); the stream is where it was last used.
   Status release(void* ptr, StreamId stream);
   // Hands every cached (free) block back to the driver.
@@ -77,6 +94,10 @@ class BlockCache {
 
  private:
   Status free_all_cached_locked();
+  // Returns cached blocks, largest first, until at most `target` bytes are
+  // held (in use + cached) or the cache is empty.
+  Status trim_cached_locked(size_t target);
+  size_t held_locked() const { return stats_.bytes_in_use + stats_.bytes_cached; }
 
   MemoryBackend& backend_;
   mutable std::mutex mu_;

@@ -19,6 +19,11 @@ class DeviceAllocator {
   Result<void*> allocate(size_t bytes, cudaStream_t stream);
   Status release(void* ptr, cudaStream_t stream);
   Status empty_cache() { return cache_->empty_cache(); }
+  // Caps this GPU's bytes held by eric (in use + cached; 0 = none), process-
+  // wide: `--cuda-memory-limit`, set by the encoder before it uploads its
+  // weights. Past it, allocations fail with ResourceExhausted (block_cache.h).
+  Status set_limit(size_t bytes) { return cache_->set_limit(bytes); }
+  size_t limit() const { return cache_->limit(); }
   CacheStats stats() const { return cache_->stats(); }
   int device() const { return device_; }
 
