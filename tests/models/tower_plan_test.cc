@@ -3,6 +3,7 @@
 // error a `--device cuda` load gives where no GPU (or no CUDA build) exists.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "models/qwen2_5_vl/vision_encoder.h"
@@ -91,6 +92,50 @@ TEST(TowerPlan, FlopsCountEveryGemmAndAttentionProduct) {
   TowerPlan f = qwen2_vl::full_attention_plan({{1, 4, 6}}, c).value();
   EXPECT_DOUBLE_EQ(qwen2_vl::tower_flops(c, f, 24, true) - qwen2_vl::tower_flops(c, w, 24, true),
                    4.0 * e * (24.0 * 24 - 16 * 16 - 8 * 8));
+}
+
+// rot_pos_emb's table against its definition, token by token: patches in
+// 2x2 merge-block order, every frame alike; groups over several thread-pool
+// pieces (the 64x64 grid), and in a given group order.
+TEST(TowerPlan, RotaryAnglesFollowTheMergeBlockOrder) {
+  const int64_t head_dim = 16, dim = 8, q = 4, m = 2;
+  const std::vector<GridTHW> grids = {{2, 4, 6}, {1, 2, 2}, {1, 64, 64}};
+  Tensor angles = qwen2_vl::rotary_angles(grids, head_dim, m).value();
+  int64_t patches = 0;
+  for (const auto& g : grids) patches += g.patches();
+  ASSERT_EQ(angles.shape(), (Shape{patches, dim}));
+  auto expect_row = [&](const float* got, int64_t row, int64_t col, int64_t token) {
+    for (int64_t j = 0; j < q; ++j) {
+      const float inv = 1.0f / std::pow(10000.0f, static_cast<float>(2 * j) / static_cast<float>(dim));
+      ASSERT_EQ(got[j], static_cast<float>(row) * inv) << "token " << token << " dim " << j;
+      ASSERT_EQ(got[q + j], static_cast<float>(col) * inv) << "token " << token << " dim " << q + j;
+    }
+  };
+  int64_t token = 0;
+  for (const auto& g : grids) {
+    for (int64_t p = 0; p < g.patches(); ++p, ++token) {
+      const int64_t group = (p / (m * m)) % ((g.h / m) * (g.w / m)), in = p % (m * m);
+      const int64_t row = group / (g.w / m) * m + in / m, col = group % (g.w / m) * m + in % m;
+      expect_row(angles.data<float>() + token * dim, row, col, token);
+    }
+  }
+  // A group order: group order[i]'s rows become group i's.
+  const int64_t groups = patches / (m * m);
+  std::vector<int64_t> order(static_cast<size_t>(groups));
+  for (int64_t i = 0; i < groups; ++i) order[static_cast<size_t>(i)] = (i * 7 + 3) % groups;  // 7 is prime to groups
+  Tensor reordered = qwen2_vl::rotary_angles(grids, head_dim, m, &order).value();
+  for (int64_t i = 0; i < groups; ++i) {
+    for (int64_t k = 0; k < m * m * dim; ++k) {
+      ASSERT_EQ(reordered.data<float>()[i * m * m * dim + k],
+                angles.data<float>()[order[static_cast<size_t>(i)] * m * m * dim + k])
+          << "group " << i;
+    }
+  }
+  order.pop_back();
+  EXPECT_FALSE(qwen2_vl::rotary_angles(grids, head_dim, m, &order).ok());
+  order.push_back(groups);
+  EXPECT_EQ(qwen2_vl::rotary_angles(grids, head_dim, m, &order).status().code(), ErrorCode::kOutOfRange);
+  EXPECT_FALSE(qwen2_vl::rotary_angles({{1, 3, 4}}, head_dim, m).ok());  // 3 rows do not merge in pairs
 }
 
 TEST(TowerPlan, HostGatherRejectsIndicesOutOfRange) {

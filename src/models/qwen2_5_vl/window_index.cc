@@ -48,8 +48,10 @@ Result<qwen2_vl::TowerPlan> window_plan(const std::vector<qwen2_vl::GridTHW>& gr
   for (int64_t b : cfg.fullatt_block_indexes) {
     if (b >= 0 && b < cfg.depth) plan.full_attention_block[static_cast<size_t>(b)] = true;
   }
-  ERIC_ASSIGN_OR_RETURN(Tensor angles, qwen2_vl::rotary_angles(grids, cfg.head_dim(), cfg.spatial_merge_size));
-  ERIC_ASSIGN_OR_RETURN(plan.angles, qwen2_vl::gather_row_groups(angles, plan.window_index, cfg.merge_unit()));
+  // The angles in window order at once (rather than the processor-order
+  // table gathered: one pass over 7 MB instead of two at eight 1024² images).
+  ERIC_ASSIGN_OR_RETURN(plan.angles, qwen2_vl::rotary_angles(grids, cfg.head_dim(), cfg.spatial_merge_size,
+                                                             &plan.window_index));
   return plan;
 }
 

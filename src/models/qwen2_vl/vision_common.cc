@@ -1,7 +1,9 @@
 #include "models/qwen2_vl/vision_common.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 #include "backend/cpu/ops.h"
 #include "common/thread_pool.h"
@@ -63,7 +65,8 @@ std::vector<int64_t> frame_cu_seqlens(const std::vector<GridTHW>& grids) {
   return cu;
 }
 
-Result<Tensor> rotary_angles(const std::vector<GridTHW>& grids, int64_t head_dim, int64_t merge_size) {
+Result<Tensor> rotary_angles(const std::vector<GridTHW>& grids, int64_t head_dim, int64_t merge_size,
+                             const std::vector<int64_t>* group_order) {
   // VisionRotaryEmbedding(head_dim / 2): inv_freq = 1 / theta^(arange(0, dim, 2) / dim), in float32 as torch.
   const int64_t dim = head_dim / 2;
   const int64_t q = dim / 2;
@@ -72,29 +75,55 @@ Result<Tensor> rotary_angles(const std::vector<GridTHW>& grids, int64_t head_dim
     const float e = static_cast<float>(2 * j) / static_cast<float>(dim);
     inv_freq[static_cast<size_t>(j)] = 1.0f / std::pow(10000.0f, e);
   }
-  int64_t total = 0;
-  for (const auto& g : grids) total += g.patches();
-  ERIC_ASSIGN_OR_RETURN(Tensor angles, Tensor::empty(DType::kF32, {total, dim}));
-  float* out = angles.mutable_data<float>();
   const int64_t m = merge_size;
+  if (m <= 0) return InvalidArgument("rotary angles: spatial merge size {}", m);
+  // Merge groups in processor order: per grid, frame, block row, block
+  // column; group_start[i] is grid i's first group.
+  std::vector<int64_t> group_start{0};
   for (const auto& g : grids) {
-    for (int64_t f = 0; f < g.t; ++f) {
-      // Patches come in merge-block order: block row, block column, then the
-      // m x m patches inside the block.
-      for (int64_t bh = 0; bh < g.h / m; ++bh)
-        for (int64_t bw = 0; bw < g.w / m; ++bw)
-          for (int64_t ih = 0; ih < m; ++ih)
-            for (int64_t iw = 0; iw < m; ++iw) {
-              const float row = static_cast<float>(bh * m + ih);
-              const float col = static_cast<float>(bw * m + iw);
-              for (int64_t j = 0; j < q; ++j) {
-                out[j] = row * inv_freq[static_cast<size_t>(j)];
-                out[q + j] = col * inv_freq[static_cast<size_t>(j)];
-              }
-              out += dim;
-            }
+    if (g.h % m != 0 || g.w % m != 0) {
+      return InvalidArgument("rotary angles: grid {}x{} is not a multiple of the merge size {}", g.h, g.w, m);
     }
+    group_start.push_back(group_start.back() + g.t * (g.h / m) * (g.w / m));
   }
+  const int64_t groups = group_start.back();
+  if (group_order != nullptr && static_cast<int64_t>(group_order->size()) != groups) {
+    return InvalidArgument("rotary angles: an order of {} merge groups for {}", group_order->size(), groups);
+  }
+  const int64_t unit = m * m;
+  ERIC_ASSIGN_OR_RETURN(Tensor angles, Tensor::empty(DType::kF32, {groups * unit, dim}));
+  float* out = angles.mutable_data<float>();
+  Status bad = Status::Ok();
+  std::mutex bad_mu;
+  ThreadPool::global().parallel_for(groups, 256, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const int64_t src = group_order != nullptr ? (*group_order)[static_cast<size_t>(i)] : i;
+      if (src < 0 || src >= groups) {
+        std::lock_guard<std::mutex> lock(bad_mu);
+        bad = OutOfRange("rotary angles: group order entry {} is {}, outside 0..{}", i, src, groups - 1);
+        return;
+      }
+      // The grid holding group src, then its block row and column (the frame
+      // does not move the angles).
+      const size_t k = static_cast<size_t>(std::upper_bound(group_start.begin(), group_start.end(), src) -
+                                           group_start.begin()) - 1;
+      const int64_t blocks_w = grids[k].w / m;
+      const int64_t in_frame = (src - group_start[k]) % ((grids[k].h / m) * blocks_w);
+      const int64_t bh = in_frame / blocks_w, bw = in_frame % blocks_w;
+      float* o = out + i * unit * dim;
+      for (int64_t ih = 0; ih < m; ++ih)
+        for (int64_t iw = 0; iw < m; ++iw) {
+          const float row = static_cast<float>(bh * m + ih);
+          const float col = static_cast<float>(bw * m + iw);
+          for (int64_t j = 0; j < q; ++j) {
+            o[j] = row * inv_freq[static_cast<size_t>(j)];
+            o[q + j] = col * inv_freq[static_cast<size_t>(j)];
+          }
+          o += dim;
+        }
+    }
+  });
+  ERIC_RETURN_IF_ERROR(bad);
   return angles;
 }
 

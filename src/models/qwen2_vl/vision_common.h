@@ -40,8 +40,12 @@ std::vector<int64_t> frame_cu_seqlens(const std::vector<GridTHW>& grids);
 
 // rot_pos_emb: per patch, in the processor's 2x2-merge-block order, the
 // rotary angles [patches, head_dim/2] = [row * inv_freq | col * inv_freq],
-// inv_freq over head_dim/2 rotary dims with theta 10000.
-Result<Tensor> rotary_angles(const std::vector<GridTHW>& grids, int64_t head_dim, int64_t merge_size);
+// inv_freq over head_dim/2 rotary dims with theta 10000. With `group_order`
+// (a permutation of the merge groups, e.g. Qwen2.5-VL's window index), the
+// groups' rows come in that order instead: the same table gathered, made in
+// one pass. Split over the global thread pool.
+Result<Tensor> rotary_angles(const std::vector<GridTHW>& grids, int64_t head_dim, int64_t merge_size,
+                             const std::vector<int64_t>* group_order = nullptr);
 // cos/sin of cat(angles, angles): two [patches, head_dim] tensors.
 Result<std::pair<Tensor, Tensor>> rotary_cos_sin(const Tensor& angles);
 
