@@ -112,7 +112,9 @@ Result<std::shared_ptr<DeviceBuffer>> DeviceBuffer::allocate(size_t bytes, int d
 
 DeviceBuffer::~DeviceBuffer() {
   Status st = alloc_->release(ptr_, stream_);
-  if (!st.ok()) spdlog::error("device buffer release: {}", st.message());
+  // After a sticky error every release fails alike, and the process is on
+  // its way out (the worker stops): one logged cause is enough.
+  if (!st.ok() && context_lost().ok()) spdlog::error("device buffer release: {}", st.message());
 }
 
 }  // namespace eric::cuda
