@@ -36,6 +36,7 @@ struct EncodeArgs {
   std::string out;
   std::string device = "cpu";
   std::string cuda_dtype = "bf16";
+  std::string cuda_memory_limit;
 };
 
 // One ProcessedItem per row of image_grid_thw, slicing pixel_values (or, for
@@ -85,6 +86,8 @@ Status run_encode(const EncodeArgs& args) {
   models::EncoderOptions encoder_options;
   ERIC_ASSIGN_OR_RETURN(encoder_options.device, models::device_from_string(args.device));
   ERIC_ASSIGN_OR_RETURN(encoder_options.cuda_dtype, models::cuda_dtype_from_string(args.cuda_dtype));
+  ERIC_ASSIGN_OR_RETURN(encoder_options.cuda_memory_limit,
+                        models::cuda_memory_limit_for_device(args.cuda_memory_limit, args.device));
   ERIC_ASSIGN_OR_RETURN(models::LoadedModel model,
                         models::load_model(args.model_dir, /*load_encoder=*/true, encoder_options));
   std::vector<models::ProcessedItem> items;
@@ -140,6 +143,9 @@ void add_encode_command(CLI::App& app) {
   cmd->add_option("--device", args->device, "run the encoder on cpu or cuda (GPU 0)")->capture_default_str();
   cmd->add_option("--cuda-dtype", args->cuda_dtype, "weights and activations on the GPU: bf16 or f32")
       ->capture_default_str();
+  cmd->add_option("--cuda-memory-limit", args->cuda_memory_limit,
+                  "GPU memory the encoder may hold: a size (20GiB, 512MiB; a bare number is GiB) or a share of "
+                  "the card (40%); default: no limit; needs --device cuda");
   cmd->callback([args] {
     Status st = run_encode(*args);
     if (!st.ok()) fail(st);

@@ -34,6 +34,7 @@ struct EngineArgs {
   int threads_per_worker = 0;
   std::string device = "cpu";
   std::string cuda_dtype = "bf16";
+  std::string cuda_memory_limit;
   int startup_timeout_s = 300;
   int batch_timeout_s = 120;
   std::string log_level = "info";
@@ -54,6 +55,7 @@ void add_engine_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--cuda-dtype", args->cuda_dtype, "weights/activations on the GPU: bf16 or f32")
       ->capture_default_str();
+  cmd->add_option("--cuda-memory-limit", args->cuda_memory_limit, "GPU memory each worker may hold: 20GiB, 512MiB or 40%");
   cmd->add_option("--startup-timeout", args->startup_timeout_s, "seconds the workers may take to load")
       ->capture_default_str();
   cmd->add_option("--batch-timeout", args->batch_timeout_s, "seconds one batch may take before the workers are restarted")
@@ -67,6 +69,7 @@ void add_engine_command(CLI::App& app) {
     if (args->tp < 1) fail(InvalidArgument("--tp must be >= 1, got {}", args->tp));
     if (auto d = models::device_from_string(args->device); !d.ok()) fail(d.status());
     if (auto d = models::cuda_dtype_from_string(args->cuda_dtype); !d.ok()) fail(d.status());
+    if (auto l = models::cuda_memory_limit_for_device(args->cuda_memory_limit, args->device); !l.ok()) fail(l.status());
     int threads = args->threads_per_worker;
     if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / args->tp);
 
@@ -92,6 +95,7 @@ void add_engine_command(CLI::App& app) {
     eo.threads_per_worker = threads;
     eo.device = args->device;
     eo.cuda_dtype = args->cuda_dtype;
+    eo.cuda_memory_limit = args->cuda_memory_limit;
     eo.startup_timeout = std::chrono::seconds(args->startup_timeout_s);
     eo.batch_timeout = std::chrono::seconds(args->batch_timeout_s);
     spdlog::info("engine: model {}, tp {}, device {}, {} thread(s) per worker, max batch {} items / {} tokens",

@@ -30,6 +30,9 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--cuda-dtype", opts->cuda_dtype, "weights and activations on the GPU: bf16 or f32")
       ->capture_default_str();
+  cmd->add_option("--cuda-memory-limit", opts->cuda_memory_limit,
+                  "GPU memory each worker may hold (weights, activations, cache): a size (20GiB, 512MiB; "
+                  "a bare number is GiB) or a share of the card (40%); default: no limit; needs --device cuda");
   cmd->add_option("--io-threads", opts->io_threads, "HTTP I/O threads")->capture_default_str();
   cmd->add_option_function<int64_t>(
          "--request-timeout", [opts](const int64_t& ms) { opts->request_timeout = std::chrono::milliseconds(ms); },

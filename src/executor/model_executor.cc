@@ -168,6 +168,7 @@ Result<std::shared_ptr<ModelExecutor::WorkerSet>> ModelExecutor::spawn_set() {
     wo.threads = options_.threads_per_worker;
     wo.device = options_.device;
     wo.cuda_dtype = options_.cuda_dtype;
+    wo.cuda_memory_limit = options_.cuda_memory_limit;
     wo.parent_pid = getpid();
     std::vector<std::string> argv = options_.worker_command;
     argv.push_back("worker");

@@ -41,6 +41,7 @@ struct ExecutorOptions {
   int threads_per_worker = 0;
   std::string device = "cpu";       // workers' --device (rank r uses GPU r)
   std::string cuda_dtype = "bf16";  // workers' --cuda-dtype
+  std::string cuda_memory_limit;    // workers' --cuda-memory-limit ("": none)
   uint32_t ring_slots = 8;
   size_t ring_slot_bytes = 4 << 20;
   std::chrono::milliseconds startup_timeout{120000};

@@ -104,6 +104,7 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
     else if (k == "--parent-pid") { ERIC_ASSIGN_OR_RETURN(o.parent_pid, parse_int(k, v)); }
     else if (k == "--device") o.device = v;
     else if (k == "--cuda-dtype") o.cuda_dtype = v;
+    else if (k == "--cuda-memory-limit") o.cuda_memory_limit = v;
     else return InvalidArgument("unknown worker option '{}'", k);
   }
   if (o.model_dir.empty() || o.ring_name.empty() || o.results_endpoint.empty()) {
@@ -115,6 +116,7 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
   if (o.world_size > 1 && o.collective_name.empty()) return InvalidArgument("worker with world size > 1 needs --collective");
   ERIC_RETURN_IF_ERROR(models::device_from_string(o.device).status());
   ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
+  ERIC_RETURN_IF_ERROR(models::cuda_memory_limit_for_device(o.cuda_memory_limit, o.device).status());
   return o;
 }
 
@@ -123,6 +125,10 @@ std::vector<std::string> worker_args(const WorkerOptions& o) {
                                 "--rank", std::to_string(o.rank), "--world-size", std::to_string(o.world_size),
                                 "--threads", std::to_string(o.threads), "--parent-pid", std::to_string(o.parent_pid),
                                 "--device", o.device, "--cuda-dtype", o.cuda_dtype};
+  if (!o.cuda_memory_limit.empty()) {
+    a.push_back("--cuda-memory-limit");
+    a.push_back(o.cuda_memory_limit);
+  }
   if (!o.collective_name.empty()) {
     a.push_back("--collective");
     a.push_back(o.collective_name);
@@ -151,6 +157,7 @@ Status run_worker(const WorkerOptions& o) {
     eo.num_threads = o.threads;
     ERIC_ASSIGN_OR_RETURN(eo.device, models::device_from_string(o.device));
     ERIC_ASSIGN_OR_RETURN(eo.cuda_dtype, models::cuda_dtype_from_string(o.cuda_dtype));
+    ERIC_ASSIGN_OR_RETURN(eo.cuda_memory_limit, models::cuda_memory_limit_for_device(o.cuda_memory_limit, o.device));
     eo.device_index = o.rank;  // worker rank r uses GPU r
     if (o.world_size > 1) {
       ERIC_ASSIGN_OR_RETURN(eo.collective, distributed::open_shm_collective(o.collective_name, o.rank, o.world_size));

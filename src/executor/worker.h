@@ -26,6 +26,7 @@ struct WorkerOptions {
   int threads = 0;               // compute threads (0: all cores)
   std::string device = "cpu";    // --device: cpu or cuda (rank r uses GPU r)
   std::string cuda_dtype = "bf16";  // --cuda-dtype: bf16 or f32
+  std::string cuda_memory_limit;    // --cuda-memory-limit (models/cuda_memory_limit.h); "": none
   int parent_pid = 0;            // exits when this process is gone (0: no check)
 };
 

@@ -19,6 +19,7 @@
 #include "distributed/collective.h"
 #include "media/frame_selection.h"
 #include "media/image.h"
+#include "models/cuda_memory_limit.h"
 #include "tensor/checkpoint.h"
 #include "tensor/safetensors.h"
 #include "tensor/tensor.h"
@@ -114,6 +115,17 @@ inline Result<DType> cuda_dtype_from_string(std::string_view name) {
   if (name == "f32" || name == "float32") return DType::kF32;
   return InvalidArgument("unknown CUDA compute dtype '{}' (bf16 or f32)", name);
 }
+// `--cuda-memory-limit` (syntax: cuda_memory_limit.h) belongs to --device
+// cuda: with cpu it is refused rather than ignored, so a deployment that
+// meant to cap a GPU notices it is not on one.
+inline Result<CudaMemoryLimit> cuda_memory_limit_for_device(std::string_view spec, std::string_view device) {
+  ERIC_ASSIGN_OR_RETURN(CudaMemoryLimit limit, cuda_memory_limit_from_string(spec));
+  ERIC_ASSIGN_OR_RETURN(ComputeDevice d, device_from_string(device));
+  if (!limit.none() && d != ComputeDevice::kCuda) {
+    return InvalidArgument("--cuda-memory-limit {} needs --device cuda (the encoder runs on {})", spec, device);
+  }
+  return limit;
+}
 
 struct EncoderOptions {
   DType compute_dtype = DType::kF32;  // activations: f32 (bf16 where supported)
@@ -123,6 +135,9 @@ struct EncoderOptions {
   ComputeDevice device = ComputeDevice::kCpu;
   int device_index = 0;
   DType cuda_dtype = DType::kBF16;
+  // Cap on the bytes eric holds on that GPU (--cuda-memory-limit; none by
+  // default); set on the device's allocator before the weights go up.
+  CudaMemoryLimit cuda_memory_limit;
   // Tensor parallelism: this process holds rank()'s shard of the weights
   // (column-parallel: QKV per head, MLP up/gate, merger fc1; row-parallel:
   // attention out-proj, MLP down, merger fc2, followed by all_reduce_sum).

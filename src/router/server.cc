@@ -110,7 +110,7 @@ int threads_per_worker(const ServeOptions& o) {
 }
 
 std::vector<std::string> engine_argv(const ServeOptions& o, const std::string& model_dir, const std::string& run_dir) {
-  return {"/proc/self/exe",
+  std::vector<std::string> argv = {"/proc/self/exe",
           "--log-level",
           o.log_level,
           "engine",
@@ -130,6 +130,11 @@ std::vector<std::string> engine_argv(const ServeOptions& o, const std::string& m
           o.device,
           "--cuda-dtype",
           o.cuda_dtype};
+  if (!o.cuda_memory_limit.empty()) {
+    argv.push_back("--cuda-memory-limit");
+    argv.push_back(o.cuda_memory_limit);
+  }
+  return argv;
 }
 
 // Everything alive while serving; members are destroyed in reverse order,
@@ -160,6 +165,7 @@ Status validate(const ServeOptions& o) {
   // their row-parallel outputs over NCCL (checked when the workers load).
   ERIC_RETURN_IF_ERROR(models::device_from_string(o.device).status());
   ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
+  ERIC_RETURN_IF_ERROR(models::cuda_memory_limit_for_device(o.cuda_memory_limit, o.device).status());
   if (o.request_timeout.count() < 1) {
     return InvalidArgument("--request-timeout must be at least 1 ms, got {}", o.request_timeout.count());
   }

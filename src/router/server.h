@@ -25,6 +25,7 @@ struct ServeOptions {
   int threads_per_worker = 0;  // 0: the engine divides the cores among workers
   std::string device = "cpu";       // --device: cpu or cuda (worker rank r uses GPU r)
   std::string cuda_dtype = "bf16";  // --cuda-dtype: bf16 or f32 on the GPU
+  std::string cuda_memory_limit;    // --cuda-memory-limit: 20GiB, 512MiB or 40% per GPU ("": none)
   int io_threads = 2;
   RequestLimits limits;  // body/header/items/pixels/download/queue bounds
   // Required as `Authorization: Bearer <key>` on every endpoint but /health

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
 #include "backend/cuda/cuda_error.h"
+#include "backend/cuda/device_allocator.h"
 #include "backend/cuda/device_query.h"
 
 namespace eric::models::qwen2_vl {
@@ -176,6 +179,26 @@ Result<std::unique_ptr<CudaVisionEncoder>> CudaVisionEncoder::load(const VisionC
   if (options.device_index < 0 || options.device_index >= static_cast<int>(devices->size())) {
     return Unavailable("--device cuda: GPU {} requested, but {} CUDA device(s) are visible", options.device_index,
                        devices->size());
+  }
+  {
+    // --cuda-memory-limit, on this GPU's allocator before anything is
+    // allocated there (the context's cuBLASLt workspace included). The
+    // allocator is process-wide: the last encoder loaded sets its GPU's
+    // limit, none included, so a limit never outlives its encoder's options.
+    const cuda::DeviceInfo& gpu = (*devices)[static_cast<size_t>(options.device_index)];
+    const uint64_t limit = options.cuda_memory_limit.resolve(gpu.total_memory_bytes);
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceAllocator * alloc, cuda::DeviceAllocator::for_device(options.device_index));
+    Status set = alloc->set_limit(limit);
+    if (!set.ok()) return set.with_context(fmt::format("--cuda-memory-limit on GPU {}", options.device_index));
+    constexpr double kGiB = double(uint64_t{1} << 30);
+    if (limit != 0) {
+      spdlog::info("GPU {} ({}): eric holds at most {:.2f} GiB (--cuda-memory-limit) of {:.2f} GiB",
+                   options.device_index, gpu.name, double(limit) / kGiB, double(gpu.total_memory_bytes) / kGiB);
+    }
+    if (limit > gpu.total_memory_bytes) {
+      spdlog::warn("--cuda-memory-limit {:.2f} GiB is more than GPU {}'s {:.2f} GiB: it caps nothing",
+                   double(limit) / kGiB, options.device_index, double(gpu.total_memory_bytes) / kGiB);
+    }
   }
   std::unique_ptr<CudaVisionEncoder> e(new CudaVisionEncoder(cfg, plan));
   auto ctx = cuda::Context::create(options.device_index);
