@@ -13,6 +13,7 @@
 
 #include <cuda_runtime.h>
 
+#include "backend/cuda/device_allocator.h"
 #include "backend/cuda/device_query.h"
 #include "backend/cuda/nccl_comm.h"
 #include "distributed/shm_collective.h"
@@ -56,10 +57,13 @@ class QwenVisionCuda : public ::testing::TestWithParam<std::string> {
     EncoderOptions o;
     o.device = device;
     o.cuda_dtype = dtype;
-    auto r = GetParam() == "qwen2_vl" ? qwen2_vl::load_qwen2_vl_encoder(cfg_, weights_, o)
-                                      : qwen2_5_vl::load_qwen2_5_vl_encoder(cfg_, weights_, o);
+    auto r = try_load(o);
     EXPECT_TRUE(r.ok()) << r.status().to_string();
     return r.ok() ? std::move(r).value() : nullptr;
+  }
+  Result<std::unique_ptr<PackedVisionEncoder>> try_load(const EncoderOptions& o) {
+    return GetParam() == "qwen2_vl" ? qwen2_vl::load_qwen2_vl_encoder(cfg_, weights_, o)
+                                    : qwen2_5_vl::load_qwen2_5_vl_encoder(cfg_, weights_, o);
   }
 
   std::optional<testing::TempDir> dir_;  // made only where a GPU is visible
@@ -252,6 +256,39 @@ TEST_P(QwenVisionCuda, TensorParallelOverTwoGpusMatchesOne) {
   ASSERT_EQ(errors[1], "");
   EXPECT_LT(rel_l2(outs[0], ref), 1e-5);
   EXPECT_LT(rel_l2(outs[1], ref), 1e-5);  // every rank holds the reduced result
+}
+
+// --cuda-memory-limit through the encoder load (the allocator's policy:
+// tests/backend/cuda). The allocator is process-wide; each load sets its
+// GPU's limit, so the unlimited loads of the other tests lift it again.
+TEST_P(QwenVisionCuda, MemoryLimitBelowTheContextFailsTheLoadNamingTheOption) {
+  EncoderOptions o;
+  o.device = ComputeDevice::kCuda;
+  o.cuda_memory_limit = cuda_memory_limit_from_string("1MiB").value();  // cuBLASLt's workspace alone is 32 MiB
+  auto r = try_load(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kResourceExhausted) << r.status().to_string();
+  EXPECT_NE(r.status().message().find("--cuda-memory-limit"), std::string::npos) << r.status().to_string();
+  auto unlimited = load(ComputeDevice::kCuda, DType::kBF16);
+  ASSERT_TRUE(unlimited);
+  EXPECT_EQ(cuda::DeviceAllocator::for_device(0).value()->limit(), 0u);
+}
+
+TEST_P(QwenVisionCuda, AShareOfTheCardIsResolvedAndHeld) {
+  EncoderOptions o;
+  o.device = ComputeDevice::kCuda;
+  o.cuda_memory_limit = cuda_memory_limit_from_string("50%").value();
+  auto r = try_load(o);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  cuda::DeviceAllocator* alloc = cuda::DeviceAllocator::for_device(0).value();
+  const size_t total = cuda::list_devices().value()[0].total_memory_bytes;
+  EXPECT_EQ(alloc->limit(), total / 2);
+  const std::vector<Tensor> out = encode(*r.value(), mixed_batch(cfg_));
+  EXPECT_EQ(out.size(), 3u);
+  const cuda::CacheStats st = alloc->stats();
+  EXPECT_LE(st.bytes_in_use + st.bytes_cached, st.limit_bytes);
+  r.value().reset();
+  ASSERT_TRUE(alloc->set_limit(0).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, QwenVisionCuda, ::testing::Values("qwen2_vl", "qwen2_5_vl"));

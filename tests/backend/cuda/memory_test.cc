@@ -178,5 +178,36 @@ TEST_F(CudaMemory, WindowReorderEveryUnitWidth) {
   }
 }
 
+// --cuda-memory-limit on the real allocator (the policy's details:
+// block_cache_test.cc, on the CPU).
+TEST_F(CudaMemory, LimitRefusesAllocationsPastItAndTheCacheMakesRoom) {
+  constexpr size_t kMiB = size_t{1} << 20;
+  DeviceAllocator* alloc = DeviceAllocator::for_device(0).value();
+  ASSERT_TRUE(alloc->empty_cache().ok());
+  const size_t in_use = alloc->stats().bytes_in_use;  // e.g. the fixture context's cuBLASLt workspace
+  const size_t limit = in_use + 16 * kMiB;
+  const uint64_t rejections_before = alloc->stats().limit_rejections;
+  ASSERT_TRUE(alloc->set_limit(limit).ok());
+  struct Unlimit {
+    DeviceAllocator* a;
+    ~Unlimit() { (void)a->set_limit(0); }  // the allocator is process-wide: later tests run unlimited
+  } unlimit{alloc};
+  EXPECT_EQ(alloc->limit(), limit);
+  {
+    Result<DeviceTensor> fits = ctx->empty(DType::kU8, Shape{static_cast<int64_t>(12 * kMiB)});  // class 12 MiB
+    ASSERT_TRUE(fits.ok()) << fits.status().message();
+    Result<DeviceTensor> over = ctx->empty(DType::kU8, Shape{static_cast<int64_t>(8 * kMiB)});  // 12 + 8 > 16
+    ASSERT_FALSE(over.ok());
+    EXPECT_EQ(over.status().code(), ErrorCode::kResourceExhausted);
+    EXPECT_NE(over.status().message().find("--cuda-memory-limit"), std::string::npos) << over.status().message();
+  }
+  // The 12 MiB block is cached now; a 14 MiB one fits only once it is back with the driver.
+  Result<DeviceTensor> after = ctx->empty(DType::kU8, Shape{static_cast<int64_t>(14 * kMiB)});
+  ASSERT_TRUE(after.ok()) << after.status().message();
+  const CacheStats st = alloc->stats();
+  EXPECT_LE(st.bytes_in_use + st.bytes_cached, limit);
+  EXPECT_EQ(st.limit_rejections, rejections_before + 1);
+}
+
 }  // namespace
 }  // namespace eric::cuda
