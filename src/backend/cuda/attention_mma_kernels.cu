@@ -20,35 +20,16 @@
 // softmax's exponentials cost nearly as much as the two matrix products.
 #include <cuda_bf16.h>
 
-#include "backend/cuda/attention_exp2.h"
 #include "backend/cuda/attention_mma.h"
+#include "backend/cuda/attention_tile.cuh"
 
 namespace eric::cuda::kernels {
 namespace {
 using bf16 = __nv_bfloat16;
+using namespace tile;
 
 constexpr int kBK = 64;  // keys per tile
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared; zero-filled (nothing read) when !valid.
-__device__ __forceinline__ void cp_async_16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int kPending>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending));
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p)));
-}
 __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -64,12 +45,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// Two floats as a bf16 pair; the lower column goes in the low half.
-__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
-  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&v);
-}
-
 // rows x D bf16 (row stride ld elements in global) into shared rows of D + 8;
 // rows >= valid are zeros.
 template <int D, int kRows, int kThreads>
@@ -81,31 +56,6 @@ __device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int6
     cp_async_16(dst + r * (D + 8) + c * 8, ok ? src + r * ld + c * 8 : src, ok);
   }
 }
-
-// 2^x on the special-function unit (inputs here are <= 0; -inf gives 0).
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// 2^x on the FMA pipes (attention_exp2.h): floor(x) from a round-down add of
-// 1.5 * 2^23, which leaves floor(x) in the low mantissa bits (exact for
-// |x| < 2^22), so no conversion instruction (those share the slow unit) runs.
-__device__ __forceinline__ float exp2_poly(float x) {
-  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23, bits 0x4B400000
-  x = fmaxf(x, kExp2PolyMinInput);
-  const float shifted = __fadd_rd(x, kMagic);
-  const float floor_x = shifted - kMagic;  // exact
-  return scale_by_pow2(exp2_fraction_poly(x - floor_x), __float_as_int(shifted) - 0x4B400000);
-}
-
-// Lazy rescaling keeps a row's running max until a tile's max exceeds it by
-// more than this many powers of two: the unnormalised P then stays <= 2^8
-// (harmless in the float32 sums and in P's bf16 rounding, which is relative),
-// and the O accumulators are rescaled only in the rare tiles where some row's
-// max jumps, instead of 40 multiplies per row tile per key tile.
-constexpr float kLazyRescaleLog2 = 8.0f;
 
 // kRowTiles: 16-row tiles per warp. Two halve the shared-memory traffic per
 // FLOP (each K/V fragment feeds two MMAs) at the price of registers.
@@ -206,61 +156,11 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int valid = end - k0;
     if (valid < kBK) {
 #pragma unroll
-      for (int rt = 0; rt < kRowTiles; ++rt)
-#pragma unroll
-        for (int j = 0; j < kKeyTiles; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e)
-            if (j * 8 + quad_col + (e & 1) >= valid) s[rt][j][e] = -INFINITY;
+      for (int rt = 0; rt < kRowTiles; ++rt) mask_keys_from(s[rt], valid, quad_col);
     }
 #pragma unroll
     for (int rt = 0; rt < kRowTiles; ++rt) {
-      float mx[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-        mx[0] = fmaxf(mx[0], fmaxf(s[rt][j][0], s[rt][j][1]));
-        mx[1] = fmaxf(mx[1], fmaxf(s[rt][j][2], s[rt][j][3]));
-      }
-      float corr[2], neg_max[2];
-      bool grew = false;  // some row of this lane moved its max (lazy rescaling)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
-        mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
-        // mx is finite: every tile holds a key of this sequence. The running
-        // max is -inf before the first tile, so it always moves there (corr 0).
-        float m_new = fmaxf(m_row[rt][h], mx[h]);
-        if (kLazyRescale) {
-          const bool move = (mx[h] - m_row[rt][h]) * scale_log2 > kLazyRescaleLog2;
-          m_new = move ? mx[h] : m_row[rt][h];
-          grew = grew || move;
-        }
-        corr[h] = fast_exp2((m_row[rt][h] - m_new) * scale_log2);  // 1 where the max stays
-        m_row[rt][h] = m_new;
-        l_row[rt][h] *= corr[h];
-        neg_max[h] = -m_new * scale_log2;
-      }
-      // p = 2^(s * scale * log2(e) - max * scale * log2(e)): one FFMA and one
-      // exponential, on the SFU or (the first kPolyTiles key columns) the FMA pipes.
-#pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const float x = fmaf(s[rt][j][e], scale_log2, neg_max[e >> 1]);
-          s[rt][j][e] = j < kPolyTiles ? exp2_poly(x) : fast_exp2(x);
-          l_row[rt][e >> 1] += s[rt][j][e];
-        }
-      }
-      // The branch is warp-uniform: all lanes rescale (by 1 where nothing moved) or none.
-      if (!kLazyRescale || __any_sync(0xffffffffu, grew)) {
-#pragma unroll
-        for (int j = 0; j < kDimTiles; ++j) {
-          o[rt][j][0] *= corr[0];
-          o[rt][j][1] *= corr[0];
-          o[rt][j][2] *= corr[1];
-          o[rt][j][3] *= corr[1];
-        }
-      }
+      online_softmax_tile<kLazyRescale, kPolyTiles>(s[rt], o[rt], m_row[rt], l_row[rt], scale_log2);
     }
 
     // O += P V, k16 steps over the tile's keys. P's accumulators are already
@@ -293,21 +193,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 
 #pragma unroll
   for (int rt = 0; rt < kRowTiles; ++rt) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float l = l_row[rt][h];
-      l += __shfl_xor_sync(0xffffffffu, l, 1);
-      l += __shfl_xor_sync(0xffffffffu, l, 2);
-      const int row = q0 + warp * kWarpRows + rt * 16 + quad_row + 8 * h;
-      if (row >= end) continue;
-      const float inv = 1.0f / l;
-      bf16* dst = out + row * ld + int64_t{head} * D + quad_col;
-#pragma unroll
-      for (int j = 0; j < kDimTiles; ++j) {
-        *reinterpret_cast<__nv_bfloat162*>(dst + j * 8) =
-            __floats2bfloat162_rn(o[rt][j][2 * h] * inv, o[rt][j][2 * h + 1] * inv);
-      }
-    }
+    store_rows<D>(out, o[rt], l_row[rt], q0 + warp * kWarpRows + rt * 16 + quad_row, end, ld, head, quad_col);
   }
 #endif
 }
