@@ -15,7 +15,10 @@
 //     merger; CUDA events between them) with the TFLOP/s of each;
 //  3. every tensor-core attention variant (kernels::kTensorCoreVariants) in
 //     the whole bf16 tower: its accuracy on the first real-dims case and its
-//     GPU time at batch 8.
+//     GPU time at batch 8;
+//  4. after the summary, the experimental wgmma attention
+//     (kExperimentalTensorCoreVariants) in the whole towers at batch 8: GPU
+//     time, and output against the default kernel's.
 // Prints a summary table last; exits 1 when a check fails, 2 without a GPU.
 //
 //   cuda_encoder_check [--work-dir DIR] [--skip-real] [--skip-bench]
@@ -237,28 +240,50 @@ std::unique_ptr<PackedVisionEncoder> check_accuracy(const Family& f, const std::
   return bf16;
 }
 
-void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double gemm_tflops, std::vector<BenchRow>& rows) {
-  auto* enc = dynamic_cast<CudaVisionEncoder*>(&bf16);
+CudaVisionEncoder* as_cuda(PackedVisionEncoder& e) {
+  auto* enc = dynamic_cast<CudaVisionEncoder*>(&e);
   if (enc == nullptr) {
     std::fprintf(stderr, "cuda_encoder_check: --device cuda did not give a CudaVisionEncoder\n");
     std::exit(1);
   }
+  return enc;
+}
+
+// `batch` 1024x1024 images (74x74 patches after smart_resize): their items,
+// plan and packed pixels on the device, for timing the GPU forward alone.
+struct DeviceBatch {
+  std::vector<ProcessedItem> items;
+  models::qwen2_vl::TowerPlan plan;
+  cuda::DeviceTensor pixels;
+  int64_t patches = 0;
+};
+DeviceBatch device_batch(CudaVisionEncoder& enc, const VisionConfig& cfg, int batch) {
+  DeviceBatch b;
+  std::vector<GridTHW> grids(static_cast<size_t>(batch), GridTHW{1, 74, 74});
+  b.items = make_items(cfg, grids, 7);
+  for (const auto& g : grids) b.patches += g.patches();
+  Tensor packed = Tensor::empty(DType::kF32, {b.patches, cfg.patch_dim()}).value();
+  int64_t row = 0;
+  for (const auto& it : b.items) {
+    const Tensor& px = it.tensors[0].second;
+    or_die(packed.slice(0, row, row + px.dim(0)).value().copy_from(px), "pack");
+    row += px.dim(0);
+  }
+  b.plan = or_die(enc.plan(grids), "plan");
+  b.pixels = or_die(cuda::upload(packed, DType::kBF16, enc.context()), "upload pixels");
+  return b;
+}
+
+void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double gemm_tflops, std::vector<BenchRow>& rows) {
+  CudaVisionEncoder* enc = as_cuda(bf16);
   cuda::Context& ctx = enc->context();
   for (int batch : {1, 4, 8}) {
-    std::vector<GridTHW> grids(static_cast<size_t>(batch), GridTHW{1, 74, 74});  // 1024x1024 after smart_resize
-    std::vector<ProcessedItem> items = make_items(m.cfg, grids, 7);
     // The GPU forward alone: pixels uploaded once, plan built once.
-    int64_t patches = 0;
-    for (const auto& g : grids) patches += g.patches();
-    Tensor packed = Tensor::empty(DType::kF32, {patches, m.cfg.patch_dim()}).value();
-    int64_t row = 0;
-    for (const auto& it : items) {
-      const Tensor& px = it.tensors[0].second;
-      or_die(packed.slice(0, row, row + px.dim(0)).value().copy_from(px), "pack");
-      row += px.dim(0);
-    }
-    auto plan = or_die(enc->plan(grids), "plan");
-    cuda::DeviceTensor dev_px = or_die(cuda::upload(packed, DType::kBF16, ctx), "upload pixels");
+    DeviceBatch db = device_batch(*enc, m.cfg, batch);
+    const std::vector<ProcessedItem>& items = db.items;
+    const auto& plan = db.plan;
+    const cuda::DeviceTensor& dev_px = db.pixels;
+    const int64_t patches = db.patches;
     auto timed = cuda::bench::median_ms(ctx, 2, 5, [&]() -> Status {
       auto out = enc->tower().forward(ctx, plan, dev_px);
       return out.ok() ? Status::Ok() : out.status();
@@ -334,6 +359,53 @@ void bench(const Family& f, const Model& m, PackedVisionEncoder& bf16, double ge
     cuda::kernels::set_default_tensor_core_attention(cuda::kernels::AttnImpl::kAuto);
     std::fflush(stdout);
   }
+}
+
+// The experimental wgmma attention in the whole real-dims bf16 tower, run
+// after every other result is printed (a fault in an unmeasured kernel ends
+// the process): batch 8 of 1024², its GPU time and its output against the
+// default kernel's. Returns how many variants failed.
+int experimental_attention(const Family& f, const Model& m, double gemm_tflops) {
+  auto bf16 = load(f, m, models::ComputeDevice::kCuda, DType::kBF16);
+  CudaVisionEncoder* enc = as_cuda(*bf16);
+  cuda::Context& ctx = enc->context();
+  DeviceBatch db = device_batch(*enc, m.cfg, 8);
+  const double flops = models::qwen2_vl::tower_flops(m.cfg, db.plan, db.patches, f.gated);
+  auto run = [&]() -> Result<Tensor> {
+    ERIC_ASSIGN_OR_RETURN(cuda::DeviceTensor out, enc->tower().forward(ctx, db.plan, db.pixels));
+    return cuda::download_f32(out, ctx);
+  };
+  auto time = [&]() {
+    return cuda::bench::median_ms(ctx, 1, 3, [&]() -> Status {
+      auto out = enc->tower().forward(ctx, db.plan, db.pixels);
+      return out.ok() ? Status::Ok() : out.status();
+    });
+  };
+  const Tensor reference = or_die(run(), "default forward");
+  const double base_ms = or_die(time(), "default forward timing");
+  std::printf("experimental %-10s default (mma.sync)            gpu %7.1f ms  %.1f%% of GEMM\n", f.arch.c_str(),
+              base_ms, 100.0 * flops / base_ms / 1e9 / gemm_tflops);
+  std::fflush(stdout);
+  int failed = 0;
+  for (const auto& variant : cuda::kernels::kExperimentalTensorCoreVariants) {
+    cuda::kernels::set_default_tensor_core_attention(variant.impl);
+    auto out = run();
+    auto ms = out.ok() ? time() : Result<double>(out.status());
+    cuda::kernels::set_default_tensor_core_attention(cuda::kernels::AttnImpl::kAuto);
+    if (!ms.ok()) {
+      std::printf("experimental %-10s %-28s error: %s\n", f.arch.c_str(), variant.name, ms.status().to_string().c_str());
+      ++failed;
+      break;  // a failed GPU call is usually sticky
+    }
+    const double err = rel_l2({*out}, {reference});
+    const bool pass = err < kBf16Tol;
+    failed += pass ? 0 : 1;
+    std::printf("experimental %-10s %-28s gpu %7.1f ms  %.1f%% of GEMM  vs default rel_err %.3e %s\n",
+                f.arch.c_str(), variant.name, *ms, 100.0 * flops / *ms / 1e9 / gemm_tflops, err,
+                pass ? "PASS" : "FAIL");
+    std::fflush(stdout);
+  }
+  return failed;
 }
 
 }  // namespace
@@ -423,5 +495,25 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("%s: %d of %zu accuracy checks failed\n", failed ? "FAIL" : "PASS", failed, acc.size());
+  std::fflush(stdout);
+
+  // Last: the experimental wgmma attention (real dims again, written anew).
+  if (!skip_real && !skip_bench) {
+    if (!cuda::kernels::wgmma_attention_available()) {
+      std::printf("\nexperimental wgmma attention: not available (needs sm_90 and a build with sm_90a code)\n");
+    } else {
+      std::printf("\n== experimental wgmma attention, real dims, batch 8 of 1024², bf16 ==\n");
+      int experimental_failed = 0;
+      for (const Family& f : families) {
+        const fs::path real_dir = work / (f.arch + "_real");
+        Model real = write_and_open(f, true, real_dir);
+        experimental_failed += experimental_attention(f, real, gemm_tflops);
+        real = Model();
+        fs::remove_all(real_dir);
+      }
+      std::printf("%s: %d experimental variant(s) failed\n", experimental_failed ? "FAIL" : "PASS", experimental_failed);
+      failed += experimental_failed;
+    }
+  }
   return failed ? 1 : 0;
 }

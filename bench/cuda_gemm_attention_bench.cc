@@ -7,7 +7,8 @@
 //     attention and Qwen2.5-VL's 256-token windows, bf16 and f32;
 //  4. an estimate of the whole 32-block tower from 2 and 3 (images/s, MFU);
 //  5. Qwen2.5-VL's MLP GEMMs at width 3420 against 3456 (alignment);
-//  6. the memory-bound ops of a block against the card's copy rate.
+//  6. the memory-bound ops of a block against the card's copy rate;
+//  7. last, the experimental wgmma attention beside the default kernel.
 // Times are CUDA-event means of `reps` runs after warm-ups. Prints a table last.
 #include <cuda_runtime.h>
 
@@ -218,5 +219,36 @@ int main() {
   for (const Row& r : rows) std::printf("%-44s %10.3f %10.1f %7.1f%%\n", r.what.c_str(), r.ms, r.tflops, 100.0 * r.tflops / peak);
   std::printf("\n%-44s %10s %10s %8s\n", "memory-bound op (batch 1)", "ms", "GB/s", "of copy");
   for (const MemRow& r : mem) std::printf("%-44s %10.4f %10.1f %7.1f%%\n", r.what.c_str(), r.ms, r.gbps, 100.0 * r.gbps / copy_gbps);
+  std::fflush(stdout);
+
+  // 7. The experimental Hopper (wgmma) attention, after everything else is
+  //    printed: a fault in an unmeasured kernel ends the process. Full
+  //    attention, batch 1 and 8, beside the default kernel on the same data.
+  if (!kernels::wgmma_attention_available()) {
+    std::printf("\nwgmma attention: not available (needs sm_90 and a build with sm_90a code)\n");
+    return 0;
+  }
+  std::printf("\n%-44s %10s %10s %8s\n", "experimental attention (bf16, full 5476)", "ms", "TFLOP/s", "of GEMM");
+  for (int batch : {1, 8}) {
+    const int64_t m = tokens * batch;
+    DeviceTensor q = bench::random_filled(ctx, DType::kBF16, Shape{m, heads, head_dim}, 1);
+    DeviceTensor k = bench::random_filled(ctx, DType::kBF16, Shape{m, heads, head_dim}, 2);
+    DeviceTensor v = bench::random_filled(ctx, DType::kBF16, Shape{m, heads, head_dim}, 3);
+    std::vector<int64_t> cu{0};
+    for (int i = 0; i < batch; ++i) cu.push_back(cu.back() + tokens);
+    const double flops = 4.0 * tokens * tokens * heads * head_dim * batch;
+    std::vector<std::pair<kernels::AttnImpl, std::string>> impls{{kernels::AttnImpl::kTensorCore, "default (mma.sync)"}};
+    for (const auto& e : kernels::kExperimentalTensorCoreVariants) impls.emplace_back(e.impl, e.name);
+    for (const auto& [impl, name] : impls) {
+      const double ms = time_ms(ctx, 3, [&]() -> Status {
+        auto out = varlen_attention(ctx, q, k, v, cu, 0.1118f, impl);
+        return out.ok() ? Status::Ok() : out.status();
+      });
+      const double tflops = flops / ms / 1e9;
+      std::printf("%-44s %10.3f %10.1f %7.1f%%\n", ("b" + std::to_string(batch) + " " + name).c_str(), ms, tflops,
+                  100.0 * tflops / peak);
+      std::fflush(stdout);
+    }
+  }
   return 0;
 }

@@ -12,6 +12,7 @@
 #include <atomic>
 
 #include "backend/cuda/attention_mma.h"
+#include "backend/cuda/attention_wgmma.h"
 #include "backend/cuda/kernel_util.cuh"
 #include "backend/cuda/kernels.h"
 
@@ -132,6 +133,11 @@ cudaError_t launch(T* out, const T* q, const T* k, const T* v, const int32_t* cu
 
 namespace {
 std::atomic<AttnImpl> g_default_tensor_core{AttnImpl::kTensorCore};
+
+bool is_wgmma(AttnImpl impl) {
+  return impl == AttnImpl::kTensorCoreWgmma || impl == AttnImpl::kTensorCoreWgmmaLazy ||
+         impl == AttnImpl::kTensorCoreWgmmaOtherVStrides;
+}
 }  // namespace
 
 void set_default_tensor_core_attention(AttnImpl impl) {
@@ -139,11 +145,40 @@ void set_default_tensor_core_attention(AttnImpl impl) {
 }
 AttnImpl default_tensor_core_attention() { return g_default_tensor_core.load(); }
 
+bool wgmma_attention_available() {
+#ifdef ERIC_HAVE_WGMMA
+  // Any 16-byte aligned pointer and a supported head_dim: only the device is asked.
+  alignas(16) static const char probe[16] = {};
+  return wgmma_attention_supported(probe, probe, probe, probe, 80);
+#else
+  return false;
+#endif
+}
+
 cudaError_t varlen_attention(void* out, const void* q, const void* k, const void* v, Elem e,
                              const int32_t* cu_seqlens, int num_seqs, int max_seqlen, int heads, int head_dim,
                              float scale, cudaStream_t s, AttnImpl impl) {
   if (head_dim <= 0 || head_dim > kMaxAttentionHeadDim) return cudaErrorInvalidValue;
   if (num_seqs == 0 || max_seqlen == 0 || heads == 0) return cudaSuccess;
+#ifdef ERIC_HAVE_WGMMA
+  // A wgmma default applies where that kernel does; elsewhere kAuto goes on
+  // to the mma.sync kernel's default.
+  if ((impl == AttnImpl::kAuto || impl == AttnImpl::kTensorCore) && e == Elem::kBF16 &&
+      is_wgmma(default_tensor_core_attention()) && wgmma_attention_supported(out, q, k, v, head_dim)) {
+    impl = default_tensor_core_attention();
+  }
+#endif
+  if (is_wgmma(impl)) {
+#ifdef ERIC_HAVE_WGMMA
+    if (e != Elem::kBF16 || !wgmma_attention_supported(out, q, k, v, head_dim)) return cudaErrorNotSupported;
+    const WgmmaVariant variant = impl == AttnImpl::kTensorCoreWgmmaLazy ? WgmmaVariant::kLazy
+                                 : impl == AttnImpl::kTensorCoreWgmma   ? WgmmaVariant::kPlain
+                                                                        : WgmmaVariant::kPlainOtherVStrides;
+    return wgmma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, variant);
+#else
+    return cudaErrorNotSupported;  // this build has no sm_90a code
+#endif
+  }
   if (e == Elem::kBF16 && impl != AttnImpl::kSimt && mma_attention_supported(out, q, k, v, head_dim)) {
     MmaAttentionVariant variant = MmaAttentionVariant::kDefault;
     if (impl == AttnImpl::kAuto || impl == AttnImpl::kTensorCore) impl = default_tensor_core_attention();
@@ -157,7 +192,10 @@ cudaError_t varlen_attention(void* out, const void* q, const void* k, const void
       case AttnImpl::kTensorCoreWarps8Rows32LazyPoly: variant = MmaAttentionVariant::kWarps8Rows32LazyPoly; break;
       case AttnImpl::kAuto:
       case AttnImpl::kSimt:
-      case AttnImpl::kTensorCore: break;
+      case AttnImpl::kTensorCore:
+      case AttnImpl::kTensorCoreWgmma:  // above; here only as a default that does not apply: the mma default
+      case AttnImpl::kTensorCoreWgmmaLazy:
+      case AttnImpl::kTensorCoreWgmmaOtherVStrides: break;
     }
     return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, variant);
   }

@@ -72,6 +72,10 @@ enum class AttnImpl {
   kTensorCoreWarps4Rows32Lazy,
   kTensorCoreWarps4Rows32LazyPoly,
   kTensorCoreWarps8Rows32LazyPoly,
+  // The Hopper kernel (attention_wgmma_kernels.cu, sm_90a), experimental.
+  kTensorCoreWgmma,
+  kTensorCoreWgmmaLazy,
+  kTensorCoreWgmmaOtherVStrides,  // the other reading of V's descriptor strides
 };
 // Every forced tensor-core variant with a name (tests and benchmarks loop over it).
 struct NamedAttnImpl {
@@ -87,6 +91,16 @@ inline constexpr NamedAttnImpl kTensorCoreVariants[] = {
     {AttnImpl::kTensorCoreWarps4Rows32LazyPoly, "4x32, lazy rescale, poly exp2"},
     {AttnImpl::kTensorCoreWarps8Rows32LazyPoly, "8x32, lazy rescale, poly exp2"},
 };
+// The Hopper (wgmma) variants, written without a GPU and not yet measured:
+// tests, benches and the encoder check run them apart from and after the
+// others, so that a fault in them cannot hide the other results. Available
+// only where wgmma_attention_available().
+inline constexpr NamedAttnImpl kExperimentalTensorCoreVariants[] = {
+    {AttnImpl::kTensorCoreWgmma, "wgmma (sm_90a)"},
+    {AttnImpl::kTensorCoreWgmmaLazy, "wgmma, lazy rescale"},
+};
+// Whether this build has the wgmma kernel and the current device can run it (sm_90).
+bool wgmma_attention_available();
 // The tensor-core variant kAuto and kTensorCore run: the measured default
 // (4 warps x 32 rows) unless set otherwise, process-wide, so a benchmark can
 // time whole models with each variant. Setting kAuto, kSimt or kTensorCore
