@@ -45,18 +45,6 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-// rows x D bf16 (row stride ld elements in global) into shared rows of D + 8;
-// rows >= valid are zeros.
-template <int D, int kRows, int kThreads>
-__device__ __forceinline__ void load_tile_async(bf16* dst, const bf16* src, int64_t ld, int valid) {
-  constexpr int kChunks = D / 8;  // 16-byte pieces per row
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
-    const int r = i / kChunks, c = i % kChunks;
-    const bool ok = r < valid;
-    cp_async_16(dst + r * (D + 8) + c * 8, ok ? src + r * ld + c * 8 : src, ok);
-  }
-}
-
 // kRowTiles: 16-row tiles per warp. Two halve the shared-memory traffic per
 // FLOP (each K/V fragment feeds two MMAs) at the price of registers.
 // kLazyRescale: skip the O rescale unless a max grew by 2^kLazyRescaleLog2
@@ -89,9 +77,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   const bf16* kg = k + int64_t{head} * D;
   const bf16* vg = v + int64_t{head} * D;
 
-  load_tile_async<D, kBQ, kThreads>(qs, q + q0 * ld + int64_t{head} * D, ld, min(kBQ, end - q0));
-  load_tile_async<D, kBK, kThreads>(ks, kg + begin * ld, ld, min(kBK, end - begin));
-  load_tile_async<D, kBK, kThreads>(vs, vg + begin * ld, ld, min(kBK, end - begin));
+  load_padded_rows_async<D, kBQ, kThreads>(qs, q + q0 * ld + int64_t{head} * D, ld, min(kBQ, end - q0));
+  load_padded_rows_async<D, kBK, kThreads>(ks, kg + begin * ld, ld, min(kBK, end - begin));
+  load_padded_rows_async<D, kBK, kThreads>(vs, vg + begin * ld, ld, min(kBK, end - begin));
   cp_async_commit();
 
   uint32_t qf[kRowTiles][kDimSteps][4];
@@ -110,8 +98,8 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int k0 = begin; k0 < end; k0 += kBK, buf ^= 1) {
     const int next = k0 + kBK;
     if (next < end) {  // prefetch the next tile into the other buffer
-      load_tile_async<D, kBK, kThreads>(ks + (buf ^ 1) * kBK * kStride, kg + next * ld, ld, min(kBK, end - next));
-      load_tile_async<D, kBK, kThreads>(vs + (buf ^ 1) * kBK * kStride, vg + next * ld, ld, min(kBK, end - next));
+      load_padded_rows_async<D, kBK, kThreads>(ks + (buf ^ 1) * kBK * kStride, kg + next * ld, ld, min(kBK, end - next));
+      load_padded_rows_async<D, kBK, kThreads>(vs + (buf ^ 1) * kBK * kStride, vg + next * ld, ld, min(kBK, end - next));
       cp_async_commit();
       cp_async_wait<1>();
     } else {

@@ -35,6 +35,19 @@ __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_u32(p)));
 }
+// rows x D bf16 (row stride ld elements in global) into shared rows of D + 8
+// (the padding puts an ldmatrix's 8 row addresses on distinct bank groups);
+// rows >= valid are zeros.
+template <int D, int kRows, int kThreads>
+__device__ __forceinline__ void load_padded_rows_async(bf16* dst, const bf16* src, int64_t ld, int valid) {
+  constexpr int kChunks = D / 8;  // 16-byte pieces per row
+  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
+    const int r = i / kChunks, c = i % kChunks;
+    const bool ok = r < valid;
+    cp_async_16(dst + r * (D + 8) + c * 8, ok ? src + r * ld + c * 8 : src, ok);
+  }
+}
+
 // Two floats as a bf16 pair; the lower column goes in the low half.
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

@@ -129,17 +129,6 @@ __device__ __forceinline__ void load_atoms_async(unsigned char* dst, const bf16*
   }
 }
 
-// Q rows x D into shared rows of D + 8 (for ldmatrix); rows >= valid are zeros.
-template <int D, int kRows, int kThreads>
-__device__ __forceinline__ void load_rows_async(bf16* dst, const bf16* src, int64_t ld, int valid) {
-  constexpr int kChunks = D / 8;
-  for (int i = threadIdx.x; i < kRows * kChunks; i += kThreads) {
-    const int r = i / kChunks, c = i % kChunks;
-    const bool ok = r < valid;
-    cp_async_16(dst + r * (D + 8) + c * 8, ok ? src + r * ld + c * 8 : src, ok);
-  }
-}
-
 // kVLboAlongKeys: which of V's two atom strides goes in the descriptor's LBO.
 // For an MN-major operand without swizzling, the reading taken here (as
 // CUTLASS's canonical layout ((T,1,m),(8,k)):((1,T,SBO),(1T,LBO))) puts the
@@ -176,7 +165,7 @@ __global__ void __launch_bounds__(kWG * 128)
   const bf16* kg = k + int64_t{head} * D;
   const bf16* vg = v + int64_t{head} * D;
 
-  load_rows_async<D, kBQ, kThreads>(qs, q + q0 * ld + int64_t{head} * D, ld, min(kBQ, end - q0));
+  load_padded_rows_async<D, kBQ, kThreads>(qs, q + q0 * ld + int64_t{head} * D, ld, min(kBQ, end - q0));
   load_atoms_async<D, kThreads>(ks, kg + begin * ld, ld, min(kBK, end - begin));
   load_atoms_async<D, kThreads>(vs, vg + begin * ld, ld, min(kBK, end - begin));
   cp_async_commit();
