@@ -7,7 +7,7 @@
 //   POST /v1/chat/completions, GET /v1/models  OpenAI-compatible front door to
 //                      an LLM server (ChatService; with --llm-upstream)
 //   GET  /health       200 only when the engine reports ready and all workers alive
-//   GET  /info         model, served name, dtype, tp, limits, version
+//   GET  /info         model, served name, dtype, device, tp, limits, version
 //   GET  /modalities   e.g. ["image"]
 //   GET  /queue_length requests accepted and not yet answered
 //   GET  /metrics      Prometheus text format
@@ -42,6 +42,11 @@ struct ServerInfo {
   std::string model_type;         // config.json model_type
   std::string dtype = "float32";  // embedding dtype
   int tp = 1;
+  // Where the encoder runs: --device (cpu or cuda), and on cuda the compute
+  // dtype and the per-GPU memory cap ("" when none).
+  std::string device = "cpu";
+  std::string cuda_dtype;
+  std::string cuda_memory_limit;
   int64_t max_batch_size = 0;
   int64_t max_batch_tokens = 0;
   int preprocess_workers = 0;

@@ -37,6 +37,13 @@ HttpResponse ApiService::info() const {
                {"modalities", policy_.modalities},
                {"dtype", info_.dtype},
                {"tp", info_.tp},
+               // On cuda: the compute dtype and the memory cap (null: none); null on cpu.
+               {"device",
+                {{"kind", info_.device},
+                 {"cuda_dtype", info_.device == "cuda" ? json(info_.cuda_dtype) : json(nullptr)},
+                 {"cuda_memory_limit", info_.device == "cuda" && !info_.cuda_memory_limit.empty()
+                                           ? json(info_.cuda_memory_limit)
+                                           : json(nullptr)}}},
                {"max_batch_size", info_.max_batch_size},
                {"max_batch_tokens", info_.max_batch_tokens},
                {"preprocess_workers", info_.preprocess_workers},

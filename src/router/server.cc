@@ -245,6 +245,9 @@ Status serve(ServeOptions o, const sigset_t& signals, const std::string& run_dir
   info.served_model_name = o.served_model_name;
   info.model_type = model.config.model_type;
   info.tp = o.tp;
+  info.device = o.device;
+  info.cuda_dtype = o.cuda_dtype;
+  info.cuda_memory_limit = o.cuda_memory_limit;
   info.max_batch_size = o.max_batch_size;
   info.max_batch_tokens = o.max_batch_tokens;
   info.preprocess_workers = o.preprocess_workers;

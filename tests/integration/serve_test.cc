@@ -241,6 +241,7 @@ TEST_F(ServeTest, InfoAndRequestErrorsOverRealServer) {
   json info = json::parse(client->get("/info")->body);
   EXPECT_EQ(info["model"], fixture().model);
   EXPECT_EQ(info["model_type"], "qwen2_vl");
+  EXPECT_EQ(info["device"], json({{"kind", "cpu"}, {"cuda_dtype", nullptr}, {"cuda_memory_limit", nullptr}}));
   EXPECT_EQ(client->get("/modalities")->body, R"(["image","video"])");
 
   auto outside = client->post("/embeddings", R"({"data":[)" + item_json("secret", "file:///etc/passwd") + "]}");

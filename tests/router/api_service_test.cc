@@ -39,6 +39,9 @@ class ApiServiceTest : public ::testing::Test {
     info.served_model_name = "qwen";
     info.model_type = "qwen2_vl";
     info.tp = 2;
+    info.device = "cuda";
+    info.cuda_dtype = "bf16";
+    info.cuda_memory_limit = "40%";
     info.max_batch_size = 16;
     info.version = "test";
     api_ = std::make_unique<ApiService>(info, policy, pool_.get(), client_.get(), &metrics_);
@@ -267,6 +270,7 @@ TEST_F(ApiServiceTest, InfoModalitiesQueueLengthMetrics) {
   EXPECT_EQ(info["tp"], 2);
   EXPECT_EQ(info["max_batch_size"], 16);
   EXPECT_EQ(info["dtype"], "float32");
+  EXPECT_EQ(info["device"], json({{"kind", "cuda"}, {"cuda_dtype", "bf16"}, {"cuda_memory_limit", "40%"}}));
   EXPECT_EQ(info["version"], "test");
   EXPECT_EQ(get("/modalities").body, R"(["image"])");
   EXPECT_EQ(get("/queue_length").body, "0");
