@@ -117,14 +117,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   models::EncoderOptions encoder_options;
   {
-    auto d = models::device_from_string(device);
-    auto dt = models::cuda_dtype_from_string(cuda_dtype);
-    if (!d.ok() || !dt.ok()) {
-      fmt::print(stderr, "{}\n", (!d.ok() ? d.status() : dt.status()).to_string());
+    auto d = models::parse_device_options(device, cuda_dtype, "");
+    if (!d.ok()) {
+      fmt::print(stderr, "{}\n", d.status().to_string());
       return 1;
     }
-    encoder_options.device = *d;
-    encoder_options.cuda_dtype = *dt;
+    encoder_options.set_device(*d);
   }
   const bool on_cpu = encoder_options.device == models::ComputeDevice::kCpu;
   if (sizes.empty()) sizes = {448, 1024};

@@ -84,10 +84,9 @@ Status run_encode(const EncodeArgs& args) {
   const int sources = int(!args.images.empty()) + int(!args.videos.empty()) + int(!args.inputs.empty());
   if (sources != 1) return InvalidArgument("give exactly one of --image (repeatable), --video (repeatable) or --inputs");
   models::EncoderOptions encoder_options;
-  ERIC_ASSIGN_OR_RETURN(encoder_options.device, models::device_from_string(args.device));
-  ERIC_ASSIGN_OR_RETURN(encoder_options.cuda_dtype, models::cuda_dtype_from_string(args.cuda_dtype));
-  ERIC_ASSIGN_OR_RETURN(encoder_options.cuda_memory_limit,
-                        models::cuda_memory_limit_for_device(args.cuda_memory_limit, args.device));
+  ERIC_ASSIGN_OR_RETURN(models::DeviceOptions device,
+                        models::parse_device_options(args.device, args.cuda_dtype, args.cuda_memory_limit));
+  encoder_options.set_device(device);
   ERIC_ASSIGN_OR_RETURN(models::LoadedModel model,
                         models::load_model(args.model_dir, /*load_encoder=*/true, encoder_options));
   std::vector<models::ProcessedItem> items;

@@ -67,9 +67,8 @@ void add_engine_command(CLI::App& app) {
     Status valid = engine::Scheduler::validate(limits);
     if (!valid.ok()) fail(valid);
     if (args->tp < 1) fail(InvalidArgument("--tp must be >= 1, got {}", args->tp));
-    if (auto d = models::device_from_string(args->device); !d.ok()) fail(d.status());
-    if (auto d = models::cuda_dtype_from_string(args->cuda_dtype); !d.ok()) fail(d.status());
-    if (auto l = models::cuda_memory_limit_for_device(args->cuda_memory_limit, args->device); !l.ok()) fail(l.status());
+    auto device = models::parse_device_options(args->device, args->cuda_dtype, args->cuda_memory_limit);
+    if (!device.ok()) fail(device.status());
     int threads = args->threads_per_worker;
     if (threads <= 0) threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / args->tp);
 

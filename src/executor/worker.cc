@@ -114,9 +114,7 @@ Result<WorkerOptions> parse_worker_args(const std::vector<std::string>& args) {
     return InvalidArgument("worker rank {} / world size {} is invalid", o.rank, o.world_size);
   }
   if (o.world_size > 1 && o.collective_name.empty()) return InvalidArgument("worker with world size > 1 needs --collective");
-  ERIC_RETURN_IF_ERROR(models::device_from_string(o.device).status());
-  ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
-  ERIC_RETURN_IF_ERROR(models::cuda_memory_limit_for_device(o.cuda_memory_limit, o.device).status());
+  ERIC_RETURN_IF_ERROR(models::parse_device_options(o.device, o.cuda_dtype, o.cuda_memory_limit).status());
   return o;
 }
 
@@ -155,9 +153,9 @@ Status run_worker(const WorkerOptions& o) {
   auto load = [&]() -> Result<models::LoadedModel> {
     models::EncoderOptions eo;
     eo.num_threads = o.threads;
-    ERIC_ASSIGN_OR_RETURN(eo.device, models::device_from_string(o.device));
-    ERIC_ASSIGN_OR_RETURN(eo.cuda_dtype, models::cuda_dtype_from_string(o.cuda_dtype));
-    ERIC_ASSIGN_OR_RETURN(eo.cuda_memory_limit, models::cuda_memory_limit_for_device(o.cuda_memory_limit, o.device));
+    ERIC_ASSIGN_OR_RETURN(models::DeviceOptions device,
+                          models::parse_device_options(o.device, o.cuda_dtype, o.cuda_memory_limit));
+    eo.set_device(device);
     eo.device_index = o.rank;  // worker rank r uses GPU r
     if (o.world_size > 1) {
       ERIC_ASSIGN_OR_RETURN(eo.collective, distributed::open_shm_collective(o.collective_name, o.rank, o.world_size));

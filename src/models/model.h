@@ -127,6 +127,23 @@ inline Result<CudaMemoryLimit> cuda_memory_limit_for_device(std::string_view spe
   return limit;
 }
 
+// `--device`, `--cuda-dtype` and `--cuda-memory-limit` parsed and checked
+// together: every command and process that takes them (encode, serve, engine,
+// worker) goes through here, so they are refused alike everywhere.
+struct DeviceOptions {
+  ComputeDevice device = ComputeDevice::kCpu;
+  DType cuda_dtype = DType::kBF16;
+  CudaMemoryLimit cuda_memory_limit;
+};
+inline Result<DeviceOptions> parse_device_options(std::string_view device, std::string_view cuda_dtype,
+                                                  std::string_view cuda_memory_limit) {
+  DeviceOptions o;
+  ERIC_ASSIGN_OR_RETURN(o.device, device_from_string(device));
+  ERIC_ASSIGN_OR_RETURN(o.cuda_dtype, cuda_dtype_from_string(cuda_dtype));
+  ERIC_ASSIGN_OR_RETURN(o.cuda_memory_limit, cuda_memory_limit_for_device(cuda_memory_limit, device));
+  return o;
+}
+
 struct EncoderOptions {
   DType compute_dtype = DType::kF32;  // activations: f32 (bf16 where supported)
   int num_threads = 0;                // 0: the global pool
@@ -143,6 +160,12 @@ struct EncoderOptions {
   // attention out-proj, MLP down, merger fc2, followed by all_reduce_sum).
   // Null means a single rank.
   std::shared_ptr<distributed::Collective> collective;
+
+  void set_device(const DeviceOptions& d) {
+    device = d.device;
+    cuda_dtype = d.cuda_dtype;
+    cuda_memory_limit = d.cuda_memory_limit;
+  }
 };
 
 // Runs the encoder (vision/audio tower + projector). Items in one call share

@@ -163,9 +163,7 @@ Status validate(const ServeOptions& o) {
   if (o.threads_per_worker < 0) return InvalidArgument("--threads-per-worker must be >= 0, got {}", o.threads_per_worker);
   // --device cuda with --tp N: worker rank r takes GPU r, and the ranks sum
   // their row-parallel outputs over NCCL (checked when the workers load).
-  ERIC_RETURN_IF_ERROR(models::device_from_string(o.device).status());
-  ERIC_RETURN_IF_ERROR(models::cuda_dtype_from_string(o.cuda_dtype).status());
-  ERIC_RETURN_IF_ERROR(models::cuda_memory_limit_for_device(o.cuda_memory_limit, o.device).status());
+  ERIC_RETURN_IF_ERROR(models::parse_device_options(o.device, o.cuda_dtype, o.cuda_memory_limit).status());
   if (o.request_timeout.count() < 1) {
     return InvalidArgument("--request-timeout must be at least 1 ms, got {}", o.request_timeout.count());
   }

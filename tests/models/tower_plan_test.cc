@@ -173,5 +173,23 @@ TEST(DeviceSelection, ParsesDeviceAndDtypeNames) {
   EXPECT_FALSE(cuda_dtype_from_string("f16").ok());
 }
 
+// The three device options together, as every command and process takes them.
+TEST(DeviceSelection, DeviceOptionsAreParsedAndCheckedTogether) {
+  const DeviceOptions gpu = parse_device_options("cuda", "f32", "40%").value();
+  EXPECT_EQ(gpu.device, ComputeDevice::kCuda);
+  EXPECT_EQ(gpu.cuda_dtype, DType::kF32);
+  EXPECT_DOUBLE_EQ(gpu.cuda_memory_limit.fraction, 0.4);
+  EncoderOptions o;
+  o.set_device(gpu);
+  EXPECT_EQ(o.device, ComputeDevice::kCuda);
+  EXPECT_EQ(o.cuda_dtype, DType::kF32);
+  EXPECT_DOUBLE_EQ(o.cuda_memory_limit.fraction, 0.4);
+  EXPECT_TRUE(parse_device_options("cpu", "bf16", "").value().cuda_memory_limit.none());
+  EXPECT_NE(parse_device_options("gpu", "bf16", "").status().message().find("unknown device"), std::string::npos);
+  EXPECT_NE(parse_device_options("cuda", "f16", "").status().message().find("dtype"), std::string::npos);
+  EXPECT_NE(parse_device_options("cpu", "bf16", "20GiB").status().message().find("needs --device cuda"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace eric::models
