@@ -188,6 +188,17 @@ TEST(ModelExecutorTest, KilledWorkerFailsInFlightBatchFastThenRestarts) {
   expect_matches_reference(f, b, *again);
 }
 
+// Waits until a worker set other than `before` is up (and, with
+// `ready_too`, healthy) or `deadline` passes.
+void wait_for_new_workers(ModelExecutor& ex, const std::vector<int>& before,
+                          std::chrono::steady_clock::time_point deadline, bool ready_too) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto now_pids = ex.worker_pids();
+    if (!now_pids.empty() && now_pids != before && (!ready_too || ex.health().ready)) return;
+    std::this_thread::sleep_for(10ms);
+  }
+}
+
 // Sets the test-only fault injection variable for the workers started while
 // it lives (they inherit the environment at spawn).
 struct FaultInjectionEnv {
@@ -259,12 +270,7 @@ TEST(ModelExecutorTest, LostDeviceAnswersItsBatchThenRestartsTheWorkers) {
   ASSERT_FALSE(next.ok());
   EXPECT_EQ(next.status().code(), ErrorCode::kUnavailable);
   EXPECT_NE(next.status().message().find("stopped after batch 30"), std::string::npos) << next.status().to_string();
-  const auto deadline = std::chrono::steady_clock::now() + 15s;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto now_pids = (*ex)->worker_pids();
-    if (!now_pids.empty() && now_pids != before && (*ex)->health().ready) break;
-    std::this_thread::sleep_for(10ms);
-  }
+  wait_for_new_workers(**ex, before, std::chrono::steady_clock::now() + 15s, /*ready_too=*/true);
   ASSERT_NE((*ex)->worker_pids(), before) << "the workers were not restarted";
   engine::Batch good = make_batch(32, {2});
   auto ok = (*ex)->execute_model(good);
@@ -290,12 +296,7 @@ TEST(ModelExecutorTest, CrashLoopBacksOffAndStaysUnhealthyUntilABatchSucceeds) {
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.status().code(), ErrorCode::kUnavailable) << out.status().to_string();
     EXPECT_NE(out.status().message().find("killed by signal 9"), std::string::npos) << out.status().to_string();
-    const auto deadline = failed_at + 15s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto now_pids = (*ex)->worker_pids();
-      if (!now_pids.empty() && now_pids != before) break;
-      std::this_thread::sleep_for(10ms);
-    }
+    wait_for_new_workers(**ex, before, failed_at + 15s, /*ready_too=*/false);
     restart_delays.push_back(std::chrono::steady_clock::now() - failed_at);
     ASSERT_FALSE((*ex)->worker_pids().empty()) << "the workers did not come back";
     if (k < 2) {
