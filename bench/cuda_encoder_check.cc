@@ -262,13 +262,9 @@ DeviceBatch device_batch(CudaVisionEncoder& enc, const VisionConfig& cfg, int ba
   std::vector<GridTHW> grids(static_cast<size_t>(batch), GridTHW{1, 74, 74});
   b.items = make_items(cfg, grids, 7);
   for (const auto& g : grids) b.patches += g.patches();
-  Tensor packed = Tensor::empty(DType::kF32, {b.patches, cfg.patch_dim()}).value();
-  int64_t row = 0;
-  for (const auto& it : b.items) {
-    const Tensor& px = it.tensors[0].second;
-    or_die(packed.slice(0, row, row + px.dim(0)).value().copy_from(px), "pack");
-    row += px.dim(0);
-  }
+  std::vector<Tensor> pixels;
+  for (const auto& it : b.items) pixels.push_back(it.tensors[0].second);
+  const Tensor packed = or_die(concat_rows(pixels), "pack");
   b.plan = or_die(enc.plan(grids), "plan");
   b.pixels = or_die(cuda::upload(packed, DType::kBF16, enc.context()), "upload pixels");
   return b;

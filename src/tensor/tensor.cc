@@ -235,4 +235,30 @@ std::string Tensor::describe() const {
   return fmt::format("{}{} {}", dtype_name(dtype_), shape_.to_string(), device().to_string());
 }
 
+Result<Tensor> concat_rows(const std::vector<Tensor>& parts) {
+  if (parts.empty()) return InvalidArgument("concat_rows: no tensors to concatenate");
+  const Tensor& first = parts[0];
+  if (first.rank() < 1) return InvalidArgument("concat_rows: part 0 is a scalar");
+  std::vector<int64_t> dims = first.shape().dims();
+  int64_t rows = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& p = parts[i];
+    bool same_rest = p.rank() == first.rank();
+    for (int d = 1; same_rest && d < first.rank(); ++d) same_rest = p.dim(d) == first.dim(d);
+    if (p.dtype() != first.dtype() || !same_rest) {
+      return InvalidArgument("concat_rows: part {} is {}, part 0 is {}", i, p.describe(), first.describe());
+    }
+    rows += p.dim(0);
+  }
+  dims[0] = rows;
+  ERIC_ASSIGN_OR_RETURN(Tensor out, Tensor::empty(first.dtype(), Shape(dims)));
+  int64_t at = 0;
+  for (const Tensor& p : parts) {
+    ERIC_ASSIGN_OR_RETURN(Tensor dst, out.slice(0, at, at + p.dim(0)));
+    ERIC_RETURN_IF_ERROR(dst.copy_from(p));
+    at += p.dim(0);
+  }
+  return out;
+}
+
 }  // namespace eric

@@ -99,6 +99,11 @@ class Tensor {
   std::vector<int64_t> strides_;  // in elements
 };
 
+// The rows (dim 0) of `parts` one after the other, in a new contiguous CPU
+// tensor: [sum of their dim 0, ...rest]. The parts must share dtype, rank (>= 1)
+// and the dims after the first; strided views are read through their strides.
+Result<Tensor> concat_rows(const std::vector<Tensor>& parts);
+
 template <typename T>
 Result<Tensor> Tensor::from_vector(const std::vector<T>& values, Shape shape) {
   if (static_cast<int64_t>(values.size()) != shape.numel()) {

@@ -120,5 +120,21 @@ TEST(TensorTest, CopyFromChecksShape) {
   EXPECT_EQ(b.data<float>()[1], 3.0f);  // b[0,1] = a[1,0]
 }
 
+TEST(TensorTest, ConcatRowsStacksPartsAndChecksThem) {
+  auto a = iota({2, 3});                   // 0..5
+  auto b = *iota({3, 2}).transpose(0, 1);  // a [2, 3] view: rows 0 2 4 / 1 3 5
+  auto empty = *Tensor::empty(DType::kF32, {0, 3});
+  auto c = concat_rows({a, empty, b});
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->shape(), (Shape{4, 3}));
+  EXPECT_TRUE(c->is_contiguous());
+  EXPECT_EQ(std::vector<float>(c->data<float>(), c->data<float>() + 12),
+            (std::vector<float>{0, 1, 2, 3, 4, 5, 0, 2, 4, 1, 3, 5}));
+  EXPECT_FALSE(concat_rows({}).ok());
+  EXPECT_FALSE(concat_rows({a, iota({2, 2})}).ok());      // other width
+  EXPECT_FALSE(concat_rows({a, *a.to(DType::kBF16)}).ok());  // other dtype
+  EXPECT_FALSE(concat_rows({a, iota({6})}).ok());         // other rank
+}
+
 }  // namespace
 }  // namespace eric

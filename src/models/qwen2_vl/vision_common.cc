@@ -299,13 +299,9 @@ Result<std::vector<Tensor>> PackedVisionEncoder::encode(const std::vector<const 
 }
 
 Result<std::vector<Tensor>> PackedVisionEncoder::encode_batch(const ItemBatch& batch) {
-  ERIC_ASSIGN_OR_RETURN(Tensor packed, Tensor::empty(DType::kF32, {batch.total_patches, batch.width}));
-  int64_t row = 0;
-  for (const Tensor* px : batch.pixels) {
-    ERIC_ASSIGN_OR_RETURN(Tensor dst, packed.slice(0, row, row + px->dim(0)));
-    ERIC_RETURN_IF_ERROR(dst.copy_from(*px));
-    row += px->dim(0);
-  }
+  std::vector<Tensor> parts;
+  for (const Tensor* px : batch.pixels) parts.push_back(*px);  // shares storage: no copy here
+  ERIC_ASSIGN_OR_RETURN(Tensor packed, concat_rows(parts));
   ERIC_ASSIGN_OR_RETURN(Tensor merged, forward(packed, batch.grids));
   std::vector<Tensor> out;
   int64_t start = 0;

@@ -23,17 +23,7 @@ std::vector<Tensor> items_of(const std::vector<int64_t>& rows, int64_t width, ui
   return items;
 }
 
-Tensor packed(const std::vector<Tensor>& items) {
-  int64_t rows = 0;
-  for (const Tensor& t : items) rows += t.dim(0);
-  Tensor out = Tensor::empty(DType::kF32, {rows, items[0].dim(1)}).value();
-  int64_t at = 0;
-  for (const Tensor& t : items) {
-    EXPECT_TRUE(out.slice(0, at, at + t.dim(0)).value().copy_from(t).ok());
-    at += t.dim(0);
-  }
-  return out;
-}
+Tensor packed(const std::vector<Tensor>& items) { return concat_rows(items).value(); }
 
 bool same_bits(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
