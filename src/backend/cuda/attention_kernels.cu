@@ -171,33 +171,14 @@ cudaError_t varlen_attention(void* out, const void* q, const void* k, const void
   if (is_wgmma(impl)) {
 #ifdef ERIC_HAVE_WGMMA
     if (e != Elem::kBF16 || !wgmma_attention_supported(out, q, k, v, head_dim)) return cudaErrorNotSupported;
-    const WgmmaVariant variant = impl == AttnImpl::kTensorCoreWgmmaLazy ? WgmmaVariant::kLazy
-                                 : impl == AttnImpl::kTensorCoreWgmma   ? WgmmaVariant::kPlain
-                                                                        : WgmmaVariant::kPlainOtherVStrides;
-    return wgmma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, variant);
+    return wgmma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, impl);
 #else
     return cudaErrorNotSupported;  // this build has no sm_90a code
 #endif
   }
   if (e == Elem::kBF16 && impl != AttnImpl::kSimt && mma_attention_supported(out, q, k, v, head_dim)) {
-    MmaAttentionVariant variant = MmaAttentionVariant::kDefault;
     if (impl == AttnImpl::kAuto || impl == AttnImpl::kTensorCore) impl = default_tensor_core_attention();
-    switch (impl) {
-      case AttnImpl::kTensorCoreWarps4Rows16: variant = MmaAttentionVariant::kWarps4Rows16; break;
-      case AttnImpl::kTensorCoreWarps8Rows16: variant = MmaAttentionVariant::kWarps8Rows16; break;
-      case AttnImpl::kTensorCoreWarps4Rows32: variant = MmaAttentionVariant::kWarps4Rows32; break;
-      case AttnImpl::kTensorCoreWarps8Rows32: variant = MmaAttentionVariant::kWarps8Rows32; break;
-      case AttnImpl::kTensorCoreWarps4Rows32Lazy: variant = MmaAttentionVariant::kWarps4Rows32Lazy; break;
-      case AttnImpl::kTensorCoreWarps4Rows32LazyPoly: variant = MmaAttentionVariant::kWarps4Rows32LazyPoly; break;
-      case AttnImpl::kTensorCoreWarps8Rows32LazyPoly: variant = MmaAttentionVariant::kWarps8Rows32LazyPoly; break;
-      case AttnImpl::kAuto:
-      case AttnImpl::kSimt:
-      case AttnImpl::kTensorCore:
-      case AttnImpl::kTensorCoreWgmma:  // above; here only as a default that does not apply: the mma default
-      case AttnImpl::kTensorCoreWgmmaLazy:
-      case AttnImpl::kTensorCoreWgmmaOtherVStrides: break;
-    }
-    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, variant);
+    return mma_varlen_attention(out, q, k, v, cu_seqlens, num_seqs, max_seqlen, heads, head_dim, scale, s, impl);
   }
   if (impl != AttnImpl::kAuto && impl != AttnImpl::kSimt) return cudaErrorNotSupported;
   if (e == Elem::kF32) {

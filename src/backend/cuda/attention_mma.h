@@ -6,26 +6,16 @@
 
 #include <cstdint>
 
-namespace eric::cuda::kernels {
+#include "backend/cuda/kernels.h"
 
-// Block shapes (warps per block x query rows per warp) and softmax variants:
-// Lazy rescales the output only when a row's max grows by 2^8; Poly computes
-// a quarter of the exponentials on the FMA pipes (attention_exp2.h).
-enum class MmaAttentionVariant {
-  kDefault,
-  kWarps4Rows16,
-  kWarps8Rows16,
-  kWarps4Rows32,
-  kWarps8Rows32,
-  kWarps4Rows32Lazy,
-  kWarps4Rows32LazyPoly,
-  kWarps8Rows32LazyPoly,
-};
+namespace eric::cuda::kernels {
 
 // head_dim % 16 == 0 and <= 128, 16-byte aligned pointers, sm_80 or newer.
 bool mma_attention_supported(const void* out, const void* q, const void* k, const void* v, int head_dim);
+// `variant`: one of the kTensorCoreWarps* block shapes and softmax variants;
+// anything else runs the measured default (4 warps x 32 rows).
 cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                                  int num_seqs, int max_seqlen, int heads, int head_dim, float scale, cudaStream_t s,
-                                 MmaAttentionVariant variant = MmaAttentionVariant::kDefault);
+                                 AttnImpl variant = AttnImpl::kTensorCore);
 
 }  // namespace eric::cuda::kernels

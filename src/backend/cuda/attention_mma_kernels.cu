@@ -201,7 +201,7 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
 
 template <int D>
 cudaError_t launch_dim(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
-                       int max_seqlen, int heads, float scale, cudaStream_t s, MmaAttentionVariant variant) {
+                       int max_seqlen, int heads, float scale, cudaStream_t s, AttnImpl variant) {
   // The default, 4 warps x 32 query rows, measured fastest on an H100
   // (bench/cuda_gemm_attention_bench, 16 heads x 80, bf16): full attention
   // over 5476 tokens at batch 1 / 8 ran at 249 / 287 TFLOP/s, against 211 /
@@ -209,23 +209,21 @@ cudaError_t launch_dim(bf16* out, const bf16* q, const bf16* k, const bf16* v, c
   // windows at 161 / 214 against 148 / 181 and 119 / 145. The 8 x 32 shape,
   // lazy rescaling and the polynomial exponentials are not measured yet.
   switch (variant) {
-    case MmaAttentionVariant::kWarps8Rows16:
+    case AttnImpl::kTensorCoreWarps8Rows16:
       return launch<D, 8, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionVariant::kWarps4Rows16:
+    case AttnImpl::kTensorCoreWarps4Rows16:
       return launch<D, 4, 1>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionVariant::kWarps8Rows32:
+    case AttnImpl::kTensorCoreWarps8Rows32:
       return launch<D, 8, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionVariant::kWarps4Rows32Lazy:
+    case AttnImpl::kTensorCoreWarps4Rows32Lazy:
       return launch<D, 4, 2, true>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionVariant::kWarps4Rows32LazyPoly:
+    case AttnImpl::kTensorCoreWarps4Rows32LazyPoly:
       return launch<D, 4, 2, true, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionVariant::kWarps8Rows32LazyPoly:
+    case AttnImpl::kTensorCoreWarps8Rows32LazyPoly:
       return launch<D, 8, 2, true, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case MmaAttentionVariant::kDefault:
-    case MmaAttentionVariant::kWarps4Rows32:
-      break;
+    default:  // kTensorCoreWarps4Rows32, and the default itself
+      return launch<D, 4, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
   }
-  return launch<D, 4, 2>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -242,7 +240,7 @@ bool mma_attention_supported(const void* out, const void* q, const void* k, cons
 
 cudaError_t mma_varlen_attention(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                                  int num_seqs, int max_seqlen, int heads, int head_dim, float scale, cudaStream_t s,
-                                 MmaAttentionVariant variant) {
+                                 AttnImpl variant) {
   auto* o = static_cast<bf16*>(out);
   auto* qp = static_cast<const bf16*>(q);
   auto* kp = static_cast<const bf16*>(k);

@@ -255,16 +255,15 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
 
 template <int D>
 cudaError_t launch_dim(bf16* out, const bf16* q, const bf16* k, const bf16* v, const int32_t* cu, int num_seqs,
-                       int max_seqlen, int heads, float scale, cudaStream_t s, WgmmaVariant variant) {
+                       int max_seqlen, int heads, float scale, cudaStream_t s, AttnImpl variant) {
   switch (variant) {
-    case WgmmaVariant::kLazy:
+    case AttnImpl::kTensorCoreWgmmaLazy:
       return launch<D, true, 0, true>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case WgmmaVariant::kPlainOtherVStrides:
+    case AttnImpl::kTensorCoreWgmmaOtherVStrides:
       return launch<D, false, 0, false>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
-    case WgmmaVariant::kPlain:
-      break;
+    default:  // kTensorCoreWgmma
+      return launch<D, false, 0, true>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
   }
-  return launch<D, false, 0, true>(out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
@@ -285,7 +284,7 @@ bool wgmma_attention_supported(const void* out, const void* q, const void* k, co
 
 cudaError_t wgmma_varlen_attention(void* out, const void* q, const void* k, const void* v, const int32_t* cu_seqlens,
                                    int num_seqs, int max_seqlen, int heads, int head_dim, float scale, cudaStream_t s,
-                                   WgmmaVariant variant) {
+                                   AttnImpl variant) {
   auto* o = static_cast<bf16*>(out);
   auto* qp = static_cast<const bf16*>(q);
   auto* kp = static_cast<const bf16*>(k);
