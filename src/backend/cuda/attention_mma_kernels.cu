@@ -191,12 +191,8 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
                    int max_seqlen, int heads, float scale, cudaStream_t s) {
   constexpr int kBQ = kWarps * 16 * kRowTiles;
   const size_t smem = sizeof(bf16) * size_t{D + 8} * (kBQ + 4 * kBK);
-  auto* kernel = mma_attention_kernel<D, kWarps, kRowTiles, kLazyRescale, kPolyTiles>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const dim3 grid((max_seqlen + kBQ - 1) / kBQ, heads, num_seqs);
-  kernel<<<grid, kWarps * 32, smem, s>>>(out, q, k, v, cu, heads, scale * 1.4426950408889634f);
-  return cudaGetLastError();
+  return launch_attention(mma_attention_kernel<D, kWarps, kRowTiles, kLazyRescale, kPolyTiles>, kWarps * 32, kBQ, smem,
+                          out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
 }
 
 template <int D>

@@ -169,4 +169,19 @@ __device__ __forceinline__ void store_rows(bf16* out, const float (&o)[kDimTiles
   }
 }
 
+// Launches a tensor-core attention kernel over (query tiles of
+// rows_per_block, heads, sequences) with `smem` bytes of dynamic shared
+// memory (allowed past 48 KiB first); the kernels take the softmax scale in
+// the log2 domain.
+template <typename Kernel>
+cudaError_t launch_attention(Kernel* kernel, int threads, int rows_per_block, size_t smem, bf16* out, const bf16* q,
+                             const bf16* k, const bf16* v, const int32_t* cu, int num_seqs, int max_seqlen, int heads,
+                             float scale, cudaStream_t s) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  if (err != cudaSuccess) return err;
+  const dim3 grid((max_seqlen + rows_per_block - 1) / rows_per_block, heads, num_seqs);
+  kernel<<<grid, threads, smem, s>>>(out, q, k, v, cu, heads, scale * 1.4426950408889634f);
+  return cudaGetLastError();
+}
+
 }  // namespace eric::cuda::kernels::tile

@@ -245,12 +245,8 @@ cudaError_t launch(bf16* out, const bf16* q, const bf16* k, const bf16* v, const
   constexpr int kWG = 2;
   constexpr int kBQ = kWG * 64;
   const size_t smem = size_t{kBQ} * (D + 8) * 2 + 4 * size_t{kBK} * D * 2;
-  auto* kernel = wgmma_attention_kernel<D, kWG, kLazyRescale, kPolyTiles, kVLboAlongKeys>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-  if (err != cudaSuccess) return err;
-  const dim3 grid((max_seqlen + kBQ - 1) / kBQ, heads, num_seqs);
-  kernel<<<grid, kWG * 128, smem, s>>>(out, q, k, v, cu, heads, scale * 1.4426950408889634f);
-  return cudaGetLastError();
+  return launch_attention(wgmma_attention_kernel<D, kWG, kLazyRescale, kPolyTiles, kVLboAlongKeys>, kWG * 128, kBQ,
+                          smem, out, q, k, v, cu, num_seqs, max_seqlen, heads, scale, s);
 }
 
 template <int D>
